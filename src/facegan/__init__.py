@@ -1,0 +1,25 @@
+"""facegan: StyleGAN face generation end to end.
+
+The Python API is the product; the `facegan` command is a thin layer over it.
+
+    >>> import facegan
+    >>> G = facegan.load("network.safetensors")        # or an official NVIDIA pickle
+    >>> images = G.run(latents, truncation_psi=0.7)     # uint8 NHWC
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "FaceganError"]
+
+from facegan.errors import FaceganError
+
+
+def load(path, *, device="cpu", which="G_ema"):
+    """Load a ready generator from our `.safetensors` files or any supported official file.
+
+    `which` picks the network inside a file that holds several (`G_ema`, `G` or `D`); when the file
+    holds no `G_ema`, `G` is returned.
+    """
+    from facegan.interop import load_network
+
+    return load_network(path, device=device, which=which)

@@ -1,0 +1,39 @@
+"""The networks: StyleGAN (v1), StyleGAN2 and DCGAN, each built from a typed config.
+
+    >>> from facegan.networks import DCGANConfig, build_generator
+    >>> G = build_generator(DCGANConfig(resolution=64))
+"""
+
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
+from facegan.networks.config import (
+    NetworkConfig,
+    architectures,
+    build_discriminator,
+    build_generator,
+    config_from_dict,
+    get_architecture,
+    register_architecture,
+)
+from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
+from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
+
+__all__ = [
+    "NOISE_MODES",
+    "DCGANConfig",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "GeneratorBase",
+    "NetworkConfig",
+    "architectures",
+    "build_discriminator",
+    "build_generator",
+    "config_from_dict",
+    "get_architecture",
+    "load_networks",
+    "load_state_strict",
+    "read_config",
+    "read_metadata",
+    "register_architecture",
+    "save_networks",
+    "truncate",
+]

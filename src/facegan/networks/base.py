@@ -1,0 +1,116 @@
+"""What every facegan generator offers: the three ways of using a generator that the official
+README shows.
+
+1. fast mode: `G.run(latents, truncation_psi=0.7, noise_mode='const')` -> uint8 NHWC numpy;
+2. a differentiable module: `img = G(z, c)` -> float NCHW in [-1, 1];
+3. its components: `ws = G.mapping(z, c)` -> [N, num_ws, w_dim], then `img = G.synthesis(ws)`.
+
+A subclass sets the attributes below and provides `mapping` and `synthesis` submodules.
+`mapping` must hold a `w_avg` buffer (the tracked mean of w, the centre of truncation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from facegan.errors import ConfigError
+from facegan.utils.images import to_uint8
+
+NOISE_MODES = ("const", "random", "none")
+
+
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | Sequence[float] | torch.Tensor = 1.0,
+             cutoff: int | None = None) -> torch.Tensor:
+    """The truncation trick: w' = w_avg + psi * (w - w_avg), on the first `cutoff` layers (all if None).
+
+    `psi` may be one number or one value per layer (shape [num_ws]), for per-group truncation.
+    """
+    num_ws = ws.shape[1]
+    if not isinstance(psi, torch.Tensor):
+        psi = torch.as_tensor(psi, dtype=ws.dtype, device=ws.device)
+    psi = psi.to(device=ws.device, dtype=ws.dtype)
+    if psi.ndim == 0:
+        if cutoff is None and float(psi) == 1.0:
+            return ws
+        psi = psi.expand(num_ws)
+    if psi.shape != (num_ws,):
+        raise ConfigError(f"truncation psi must be a number or {num_ws} per-layer values, got shape {tuple(psi.shape)}")
+    if cutoff is not None:
+        psi = torch.where(torch.arange(num_ws, device=ws.device) < cutoff, psi, torch.ones_like(psi))
+    return torch.lerp(w_avg.to(ws.dtype), ws, psi[None, :, None])
+
+
+class GeneratorBase(nn.Module):
+    """Common interface and fast mode of all generators (see module docstring)."""
+
+    z_dim: int            # Input latent (Z) dimensionality.
+    c_dim: int            # Conditioning label (C) dimensionality, 0 = none.
+    w_dim: int            # Intermediate latent (W) dimensionality.
+    num_ws: int           # Number of per-layer ws the synthesis network takes.
+    img_resolution: int   # Output resolution.
+    img_channels: int     # Number of output color channels.
+    config: object        # The NetworkConfig the generator was built from.
+    mapping: nn.Module
+    synthesis: nn.Module
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const", update_emas: bool = False,
+                **synthesis_kwargs) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs)
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.mapping.w_avg
+
+    def make_labels(self, labels, n: int, device: torch.device) -> torch.Tensor | None:
+        """Class indices (ints) or one-hot/float rows -> a [n, c_dim] tensor (None if unconditional)."""
+        if self.c_dim == 0:
+            if labels is not None:
+                raise ConfigError("this network is unconditional: it takes no class labels")
+            return None
+        if labels is None:
+            raise ConfigError(f"this network is conditional ({self.c_dim} classes): give a class label (--class K)")
+        a = np.asarray(labels)
+        if a.ndim == 0 or (a.ndim == 1 and np.issubdtype(a.dtype, np.integer)):
+            idx = np.broadcast_to(a, (n,)).astype(np.int64)
+            if idx.min() < 0 or idx.max() >= self.c_dim:
+                raise ConfigError(f"class label out of range: this network has classes 0-{self.c_dim - 1}")
+            c = torch.zeros(n, self.c_dim, device=device)
+            c[torch.arange(n), torch.from_numpy(idx).to(device)] = 1
+            return c
+        c = torch.as_tensor(np.broadcast_to(a, (n, self.c_dim)), dtype=torch.float32, device=device)
+        return c
+
+    @torch.no_grad()
+    def run(self, latents: np.ndarray | torch.Tensor, labels=None, truncation_psi: float = 0.7,
+            truncation_cutoff: int | None = None, noise_mode: str = "const", batch_size: int = 8,
+            device: torch.device | str | None = None) -> np.ndarray:
+        """Fast mode: latents [N, z_dim] -> uint8 images [N, H, W, C], in minibatches, without gradients."""
+        if noise_mode not in NOISE_MODES:
+            raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        z = torch.as_tensor(np.asarray(latents) if not isinstance(latents, torch.Tensor) else latents,
+                            dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ConfigError(f"latents must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        c = self.make_labels(labels, len(z), device)
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            for i in range(0, len(z), batch_size):
+                zb = z[i:i + batch_size].to(device)
+                cb = None if c is None else c[i:i + batch_size]
+                img = self(zb, cb, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                           noise_mode=noise_mode)
+                out.append(to_uint8(img))
+        finally:
+            self.train(was_training)
+        return np.concatenate(out, axis=0) if out else np.zeros((0, self.img_resolution, self.img_resolution,
+                                                                 self.img_channels), np.uint8)

@@ -1,0 +1,21 @@
+"""Building blocks of the networks, named as in the papers.
+
+- `equalized`: linear and convolution layers with the equalised learning rate of ProGAN/StyleGAN.
+- `resample`: FIR up/down-sampling (upfirdn2d) in pure PyTorch.
+- `mbstd`: the minibatch standard deviation layer of the discriminators.
+"""
+
+from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
+from facegan.nn.mbstd import MinibatchStd
+from facegan.nn.resample import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+
+__all__ = [
+    "EqualizedConv2d",
+    "EqualizedLinear",
+    "MinibatchStd",
+    "downsample2d",
+    "filter2d",
+    "setup_filter",
+    "upfirdn2d",
+    "upsample2d",
+]

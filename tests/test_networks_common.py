@@ -1,0 +1,128 @@
+"""The generator interface, truncation, seeds, DCGAN and our .safetensors network files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import facegan
+from facegan.errors import ConfigError, NetworkFormatError
+from facegan.generation import seed_to_z, seeds_to_z
+from facegan.networks import (
+    DCGANConfig,
+    build_discriminator,
+    build_generator,
+    config_from_dict,
+    load_networks,
+    read_metadata,
+    save_networks,
+    truncate,
+)
+
+
+def test_a_seed_names_the_official_latent():
+    z = seed_to_z(5, 512)
+    assert z.shape == (1, 512)
+    np.testing.assert_array_equal(z, np.random.RandomState(5).randn(1, 512))
+    np.testing.assert_array_equal(seeds_to_z([5, 6], 512)[1], np.random.RandomState(6).randn(512))
+
+
+def test_truncation_lerps_towards_the_mean_on_the_first_layers_only():
+    ws = torch.randn(2, 6, 4)
+    w_avg = torch.randn(4)
+    out = truncate(ws, w_avg, 0.5, cutoff=2)
+    torch.testing.assert_close(out[:, :2], w_avg + 0.5 * (ws[:, :2] - w_avg))
+    torch.testing.assert_close(out[:, 2:], ws[:, 2:])
+    per_layer = truncate(ws, w_avg, torch.tensor([0.0, 1, 1, 1, 1, 0.5]))
+    torch.testing.assert_close(per_layer[:, 0], w_avg.expand(2, 4))
+    torch.testing.assert_close(per_layer[:, 5], w_avg + 0.5 * (ws[:, 5] - w_avg))
+    with pytest.raises(ConfigError):
+        truncate(ws, w_avg, torch.ones(3))
+
+
+@pytest.mark.parametrize("resolution", [8, 32, 64])
+def test_dcgan_generates_and_discriminates_at_its_resolution(resolution):
+    cfg = DCGANConfig(resolution=resolution, ngf=8, ndf=8)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    z = torch.randn(3, cfg.z_dim)
+    img = G(z)
+    assert img.shape == (3, 3, resolution, resolution)
+    assert img.abs().max() <= 1
+    assert D(img).shape == (3, 1)
+
+
+def test_dcgan_64_has_the_tutorial_layout():
+    G = build_generator(DCGANConfig())
+    convs = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(100, 512), (512, 256), (256, 128), (128, 64), (64, 3)]
+    assert sum(p.numel() for p in G.parameters()) == 3576704  # the tutorial's netG parameter count
+    w = convs[1].weight
+    assert abs(w.std().item() - 0.02) < 0.002
+
+
+def test_run_gives_uint8_nhwc_and_is_deterministic():
+    G = build_generator(DCGANConfig(resolution=16, ngf=8))
+    z = seeds_to_z([0, 1, 2], G.z_dim)
+    a = G.run(z, truncation_psi=1.0, batch_size=2)
+    b = G.run(z, truncation_psi=1.0, batch_size=3)
+    assert a.dtype == np.uint8 and a.shape == (3, 16, 16, 3)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="latents must have shape"):
+        G.run(np.zeros((2, 7)))
+    with pytest.raises(ConfigError, match="unconditional"):
+        G.run(z, labels=1)
+
+
+def test_config_round_trips_and_rejects_unknown_fields():
+    cfg = DCGANConfig(resolution=32, ngf=16)
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="unknown dcgan network option"):
+        config_from_dict({**cfg.to_dict(), "bogus": 1})
+    with pytest.raises(ConfigError, match="power of two"):
+        DCGANConfig(resolution=48)
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        config_from_dict({"arch": "nope"})
+
+
+def test_network_file_round_trips_and_loads_through_facegan_load(tmp_path):
+    cfg = DCGANConfig(resolution=16, ngf=8, ndf=8)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    path = tmp_path / "net.safetensors"
+    save_networks(path, {"G": G, "D": D, "G_ema": G}, cfg, metadata={"kimg": 12})
+    meta = read_metadata(path)
+    assert json.loads(meta["networks"]) == ["G", "D", "G_ema"] and meta["kimg"] == "12"
+    nets, cfg2, _ = load_networks(path)
+    assert cfg2 == cfg and set(nets) == {"G", "D", "G_ema"}
+    for k, v in G.state_dict().items():
+        torch.testing.assert_close(nets["G_ema"].state_dict()[k], v)
+    G2 = facegan.load(path)
+    z = seeds_to_z([3], cfg.z_dim)
+    np.testing.assert_array_equal(G2.run(z), G.run(z))
+
+
+def test_loading_a_mismatched_network_names_the_tensor(tmp_path):
+    small = DCGANConfig(resolution=16, ngf=8)
+    path = tmp_path / "net.safetensors"
+    G = build_generator(small)
+    save_networks(path, {"G": G}, small)
+    # Tamper with the file: drop one tensor, keep the metadata.
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    meta = read_metadata(path)
+    del tensors["G.synthesis.main.1.weight"]
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(NetworkFormatError, match="synthesis.main.1.weight"):
+        facegan.load(path)
+
+
+def test_foreign_files_are_refused_clearly(tmp_path):
+    junk = tmp_path / "x.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(NetworkFormatError, match="not a readable"):
+        facegan.load(junk)
+    with pytest.raises(NetworkFormatError, match="no such file"):
+        facegan.load(tmp_path / "missing.safetensors")
