@@ -1,0 +1,220 @@
+"""Training archives in the stylegan2-ada-pytorch layout, so archives travel both ways.
+
+A zip (stored, not compressed) or a folder holding
+
+    00000/img00000000.png, 00000/img00000001.png, ...   (folders of 1000 images, uncompressed PNG)
+    dataset.json                                         {"labels": [["00000/img00000000.png", 6], ...]}
+                                                         or {"labels": null}
+
+Labels are class indices (ints) or float vectors, one per image. Readers accept any archive of
+images in this layout or any other (every file with an image extension, sorted by name), with or
+without dataset.json, so plain folders and zips of photos load too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facegan.errors import DatasetError
+from facegan.utils.atomic import atomic_path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".gif")
+
+
+def member_name(index: int) -> str:
+    """The archive name of the index-th image: 00000/img00000000.png, in folders of 1000."""
+    return f"{index // 1000:05d}/img{index:08d}.png"
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not os.path.basename(name).startswith(".")
+
+
+class Archive:
+    """Read-only access to the images and labels of a zip or a folder.
+
+    Safe to hand to DataLoader workers: the zip is (re)opened lazily in each process.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetError(f"{self.path}: no such file or folder")
+        self.is_zip = self.path.is_file()
+        if self.is_zip and not zipfile.is_zipfile(self.path):
+            raise DatasetError(f"{self.path}: not a zip archive or a folder")
+        self._zip: zipfile.ZipFile | None = None
+        self._zip_pid: int | None = None
+        all_names = self._list_all()
+        self.names: list[str] = sorted(n for n in all_names if is_image_name(n))
+        self._labels_raw = self._read_labels() if "dataset.json" in all_names else None
+
+    # -- listing and raw access -------------------------------------------------------------
+    def _list_all(self) -> list[str]:
+        if self.is_zip:
+            return [n for n in self._open_zip().namelist() if not n.endswith("/")]
+        root = self.path
+        return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+
+    def _open_zip(self) -> zipfile.ZipFile:
+        if self._zip is None or self._zip_pid != os.getpid():
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DatasetError(f"{self.path}: cannot open the zip ({exc})") from None
+            self._zip_pid = os.getpid()
+        return self._zip
+
+    def read_bytes(self, name: str) -> bytes:
+        if self.is_zip:
+            return self._open_zip().read(name)
+        target = (self.path / name).resolve()
+        if self.path.resolve() not in target.parents:
+            raise DatasetError(f"{name!r} lies outside the archive {self.path}")
+        return target.read_bytes()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_zip"] = None  # reopened in the worker
+        return state
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- images and labels --------------------------------------------------------------------
+    def read_image(self, index: int) -> np.ndarray:
+        """The index-th image as uint8 HWC (C = 1 or 3; other modes are converted)."""
+        from PIL import Image
+
+        name = self.names[index]
+        try:
+            with Image.open(io.BytesIO(self.read_bytes(name))) as img:
+                img.load()
+                if img.mode not in ("L", "RGB"):
+                    img = img.convert("RGB")
+                a = np.asarray(img)
+        except Exception as exc:
+            raise DatasetError(f"{self.path}: cannot decode {name} ({exc})") from None
+        return a[:, :, None] if a.ndim == 2 else a
+
+    def _read_labels(self) -> list | None:
+        try:
+            meta = json.loads(self.read_bytes("dataset.json"))
+        except (ValueError, KeyError) as exc:
+            raise DatasetError(f"{self.path}: dataset.json is not valid JSON ({exc})") from None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        if labels is None:
+            return None
+        try:
+            by_name = {str(name): value for name, value in labels}
+        except (TypeError, ValueError):
+            raise DatasetError(f"{self.path}: dataset.json 'labels' must be a list of [name, label] pairs") from None
+        return [by_name.get(n) for n in self.names]
+
+    @property
+    def labels(self) -> list | None:
+        """One label per image (an int or a list of floats), or None when any image has none."""
+        raw = self._labels_raw
+        if raw is None or any(v is None for v in raw):
+            return None
+        return raw
+
+
+class ArchiveWriter:
+    """Write an archive atomically: a zip (stored) or a folder appears only when `close()` succeeds.
+
+        with ArchiveWriter("out.zip") as w:
+            w.add(image_hwc_uint8, label=3)
+    """
+
+    def __init__(self, dest: str | os.PathLike):
+        self.dest = Path(dest)
+        self.is_zip = self.dest.suffix.lower() == ".zip"
+        if not self.is_zip and self.dest.exists() and any(self.dest.iterdir()):
+            raise DatasetError(f"{self.dest}: the destination folder is not empty")
+        self.count = 0
+        self.labels: list[tuple[str, Any]] = []
+        self._any_unlabelled = False
+        if self.is_zip:
+            self._atomic = atomic_path(self.dest)
+            self._tmp = self._atomic.__enter__()
+            self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED)
+        else:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(dir=self.dest.parent, prefix=f".{self.dest.name}."))
+
+    def add(self, image: np.ndarray, label: int | Sequence[float] | None = None) -> str:
+        """Append one uint8 HWC image (C = 1 or 3) as an uncompressed PNG; returns its archive name."""
+        from PIL import Image
+
+        a = np.asarray(image)
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (1, 3):
+            raise ValueError(f"expected uint8 HWC with 1 or 3 channels, got {a.dtype} {a.shape}")
+        buf = io.BytesIO()
+        Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(buf, format="png", compress_level=0, optimize=False)
+        name = member_name(self.count)
+        self._write(name, buf.getvalue())
+        if label is None:
+            self._any_unlabelled = True
+        else:
+            self.labels.append((name, label if isinstance(label, int) else [float(v) for v in label]))
+        self.count += 1
+        return name
+
+    def _write(self, name: str, data: bytes) -> None:
+        if self.is_zip:
+            self._zip.writestr(name, data)
+        else:
+            path = self._tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def close(self) -> None:
+        """Write dataset.json and publish the archive."""
+        labels = None if self._any_unlabelled or not self.labels else [[n, v] for n, v in self.labels]
+        self._write("dataset.json", json.dumps({"labels": labels}).encode())
+        if self.is_zip:
+            self._zip.close()
+            self._atomic.__exit__(None, None, None)
+        else:
+            if self.dest.exists():
+                self.dest.rmdir()  # empty, checked in __init__
+            os.replace(self._tmp, self.dest)
+
+    def abort(self) -> None:
+        """Discard everything written so far; the destination is left as it was."""
+        if self.is_zip:
+            self._zip.close()
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        else:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

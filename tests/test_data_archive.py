@@ -1,0 +1,55 @@
+"""Archives are written in the stylegan2-ada-pytorch layout, atomically, and read back exactly."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from facegan.data.archive import Archive, ArchiveWriter, member_name
+from facegan.errors import DatasetError
+
+
+def test_member_names_follow_the_official_layout():
+    assert member_name(0) == "00000/img00000000.png"
+    assert member_name(1234) == "00001/img00001234.png"
+
+
+@pytest.mark.parametrize("dest", ["out.zip", "outdir"])
+def test_written_archive_reads_back_images_and_labels(tmp_path, dest):
+    rng = np.random.RandomState(0)
+    images = [rng.randint(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(3)]
+    with ArchiveWriter(tmp_path / dest) as w:
+        for i, img in enumerate(images):
+            w.add(img, label=i % 2)
+    a = Archive(tmp_path / dest)
+    assert a.names == [member_name(i) for i in range(3)]
+    for i, img in enumerate(images):
+        np.testing.assert_array_equal(a.read_image(i), img)
+    assert a.labels == [0, 1, 0]
+
+
+def test_zip_is_stored_uncompressed_with_dataset_json(tmp_path):
+    with ArchiveWriter(tmp_path / "a.zip") as w:
+        w.add(np.zeros((4, 4, 1), np.uint8))
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in z.infolist())
+        assert json.loads(z.read("dataset.json")) == {"labels": None}
+
+
+def test_an_interrupted_write_leaves_no_archive(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with ArchiveWriter(tmp_path / "a.zip") as w:
+            w.add(np.zeros((4, 4, 3), np.uint8))
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_and_foreign_paths_are_dataset_errors(tmp_path):
+    with pytest.raises(DatasetError, match="no such file"):
+        Archive(tmp_path / "nope.zip")
+    (tmp_path / "x.zip").write_text("not a zip")
+    with pytest.raises(DatasetError, match="not a zip"):
+        Archive(tmp_path / "x.zip")
