@@ -126,3 +126,26 @@ def test_foreign_files_are_refused_clearly(tmp_path):
         facegan.load(junk)
     with pytest.raises(NetworkFormatError, match="no such file"):
         facegan.load(tmp_path / "missing.safetensors")
+
+
+def test_style_groups_follow_the_paper():
+    from facegan.generation.mixing import group_layers, style_layers
+
+    assert group_layers("coarse", 18) == [0, 1, 2, 3]
+    assert group_layers("middle", 18) == [4, 5, 6, 7]
+    assert group_layers("fine", 18) == list(range(8, 18))
+    assert group_layers("fine", 8) == []  # a 32x32 network has no fine styles
+    assert style_layers("0-6", 18) == [0, 1, 2, 3, 4, 5, 6]
+    assert style_layers("coarse,fine", 12) == [0, 1, 2, 3, 8, 9, 10, 11]
+    with pytest.raises(ConfigError, match="out of range"):
+        style_layers("0-20", 18)
+    with pytest.raises(ConfigError, match="selects no layer"):
+        style_layers("fine", 8)
+
+
+def test_mixing_takes_the_selected_layers_from_the_source():
+    from facegan.generation.mixing import mix_styles
+
+    a, b = torch.zeros(2, 6, 3), torch.ones(1, 6, 3)
+    out = mix_styles(a, b, [0, 1])
+    assert out[:, :2].eq(1).all() and out[:, 2:].eq(0).all() and a.eq(0).all()
