@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from facegan.cli._common import parse_int_list
 from facegan.errors import ConfigError
+from facegan.utils.parsing import parse_int_list
 
 # group -> (lowest, highest) resolution it covers; None = up to the output resolution.
 STYLE_GROUPS: dict[str, tuple[int, int | None]] = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, None)}
