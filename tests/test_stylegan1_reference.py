@@ -61,8 +61,12 @@ def tf_generator_vars(G) -> dict[str, np.ndarray]:
     for r in range(2, L + 1):
         R, ours = 2 ** r, f"synthesis.b{2 ** r}"
         if R == 4:
-            v["G_synthesis/4x4/Const/const"] = sd[f"{ours}.const"][None]
-            layers = [("4x4/Const", "conv0", 0), ("4x4/Conv", "conv1", 1)]
+            if cfg.const_input_layer:
+                v["G_synthesis/4x4/Const/const"] = sd[f"{ours}.const"][None]
+            else:
+                v["G_synthesis/4x4/Dense/weight"] = sd[f"{ours}.dense.weight"].T
+            first = "Const" if cfg.const_input_layer else "Dense"
+            layers = [(f"4x4/{first}", "conv0", 0), ("4x4/Conv", "conv1", 1)]
         else:
             layers = [(f"{R}x{R}/Conv0_up", "conv0", 2 * r - 4), (f"{R}x{R}/Conv1", "conv1", 2 * r - 3)]
         for scope, name, k in layers:
@@ -140,8 +144,11 @@ def ref_synthesis(v, cfg, dlatents, lod):
         return tf_conv2d(x, scaled(v[f"G_synthesis/ToRGB_lod{n}/weight"], 1.0)) + \
             v[f"G_synthesis/ToRGB_lod{n}/bias"].reshape(1, -1, 1, 1)
 
-    x = np.tile(v["G_synthesis/4x4/Const/const"], (len(dlatents), 1, 1, 1))
-    x = epilogue(x, "4x4/Const", 0)
+    if cfg.const_input_layer:
+        x = epilogue(np.tile(v["G_synthesis/4x4/Const/const"], (len(dlatents), 1, 1, 1)), "4x4/Const", 0)
+    else:  # ProGAN-style input: a dense layer of w (gain sqrt(2) / 4), reshaped to 4x4
+        x = dlatents[:, 0] @ scaled(v["G_synthesis/4x4/Dense/weight"], SQRT2 / 4)
+        x = epilogue(x.reshape(len(x), -1, 4, 4), "4x4/Dense", 0)
     x = epilogue(tf_conv2d(x, scaled(v["G_synthesis/4x4/Conv/weight"], SQRT2)), "4x4/Conv", 1)
     images = torgb(2, x)
     for r in range(3, L + 1):
@@ -225,6 +232,14 @@ def test_generator_equals_the_official_computation(fused_scale, lod):
     for lod_arg in (lod, torch.tensor(lod, dtype=torch.float64)):
         got = G(zt, truncation_psi=0.7, noise_mode="const", lod=lod_arg)
         np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_dense_input_generator_equals_the_official_computation():
+    cfg = tiny(const_input_layer=False)
+    G = randomized(build_generator(cfg), seed=5)
+    z = np.random.RandomState(4).randn(2, cfg.z_dim)
+    expected = ref_generator(tf_generator_vars(G), cfg, z, psi=1.0)
+    np.testing.assert_allclose(G(torch.tensor(z)).detach().numpy(), expected, rtol=1e-9, atol=1e-9)
 
 
 def test_conditional_generator_equals_the_official_computation():

@@ -195,12 +195,12 @@ def current_resolution(resolution: int, lod: float) -> int:
     return resolution >> int(math.floor(min(max(float(lod), 0.0), levels)))
 
 
-def _activation(name: str):
-    """The activation as f(x, inplace=False); the slope-0.2 leaky ReLU's gain sqrt(2) lives in the
-    weights' equalised-lr scale, as in the official code."""
+def _act(x: torch.Tensor, name: str, inplace: bool = False) -> torch.Tensor:
+    """The activation; the leaky ReLU's gain sqrt(2) lives in the weights' equalised-lr scale, as in
+    the official code."""
     if name == "lrelu":
-        return lambda x, inplace=False: F.leaky_relu(x, 0.2, inplace=inplace)
-    return lambda x, inplace=False: F.relu(x, inplace=inplace)
+        return F.leaky_relu(x, 0.2, inplace=inplace)
+    return F.relu(x, inplace=inplace)
 
 
 def _to_preferred_format(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -254,7 +254,7 @@ class StyleGANMapping(nn.Module):
         self.w_avg_beta = cfg.w_avg_beta
         self.truncation_cutoff = cfg.truncation_cutoff
         self.num_layers = cfg.mapping_layers
-        self.act = _activation(cfg.mapping_nonlinearity)
+        self.nonlinearity = cfg.mapping_nonlinearity
         if cfg.c_dim:
             # LabelConcat: a plain N(0, 1) matrix, no equalised-lr scale (as the official code).
             self.embed = nn.Linear(cfg.c_dim, cfg.z_dim, bias=False)
@@ -287,7 +287,7 @@ class StyleGANMapping(nn.Module):
         if self.normalize_latents:
             x = pixel_norm(x)
         for i in range(self.num_layers):
-            x = self.act(getattr(self, f"fc{i}")(x))
+            x = _act(getattr(self, f"fc{i}")(x), self.nonlinearity)
 
         if update_emas and self.w_avg_beta is not None:
             with torch.no_grad():
@@ -322,7 +322,7 @@ class StyleGANLayer(nn.Module):
         self.w_index = w_index if cfg.use_styles else 0
         self.up = up
         self.fused = up and cfg.fused(resolution)
-        self.act = _activation(cfg.nonlinearity)
+        self.nonlinearity = cfg.nonlinearity
         self.use_pixel_norm, self.use_instance_norm = cfg.use_pixel_norm, cfg.use_instance_norm
         if in_channels is not None:
             self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
@@ -356,7 +356,7 @@ class StyleGANLayer(nn.Module):
             x = x.addcmul_(noise, strength) if owned else torch.addcmul(x, noise, strength)
             owned = True
         bias = self.bias.to(x.dtype)[None, :, None, None]
-        x = self.act(x.add_(bias) if owned else x + bias, inplace=True)
+        x = _act(x.add_(bias) if owned else x + bias, self.nonlinearity, inplace=True)
         if self.use_pixel_norm:
             x = pixel_norm(x)
         style = self.affine(ws[:, self.w_index]) if self.affine is not None else None
@@ -499,7 +499,7 @@ class StyleGANDiscriminatorBlock(nn.Module):
         r = int(math.log2(resolution))
         self.resolution = resolution
         self.fused = cfg.fused(resolution)
-        self.act = _activation(cfg.nonlinearity)
+        self.nonlinearity = cfg.nonlinearity
         gain = math.sqrt(2)
         self.fromrgb = EqualizedConv2d(cfg.img_channels, cfg.nf(r - 1), 1, gain=gain)
         self.conv0 = EqualizedConv2d(cfg.nf(r - 1), cfg.nf(r - 1), 3, gain=gain)
@@ -507,14 +507,14 @@ class StyleGANDiscriminatorBlock(nn.Module):
         self.conv1 = EqualizedConv2d(cfg.nf(r - 1), cfg.nf(r - 2), 3, gain=gain)  # used with downsampling
 
     def from_rgb(self, img: torch.Tensor) -> torch.Tensor:
-        return self.act(self.fromrgb(img))
+        return _act(self.fromrgb(img), self.nonlinearity, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.conv0(x))
+        x = _act(self.conv0(x), self.nonlinearity, inplace=True)
         if self.blur is not None:
             x = self.blur(x)
         x = conv2d_downscale2d(x, self.conv1.scaled_weight(x.dtype), self.fused)
-        return self.act(x + self.conv1.scaled_bias(x.dtype)[None, :, None, None])
+        return _act(x.add_(self.conv1.scaled_bias(x.dtype)[None, :, None, None]), self.nonlinearity, inplace=True)
 
 
 class StyleGANDiscriminatorEpilogue(nn.Module):
@@ -523,7 +523,7 @@ class StyleGANDiscriminatorEpilogue(nn.Module):
     def __init__(self, cfg: StyleGANConfig):
         super().__init__()
         self.resolution = 4
-        self.act = _activation(cfg.nonlinearity)
+        self.nonlinearity = cfg.nonlinearity
         gain = math.sqrt(2)
         C = cfg.nf(1)
         self.fromrgb = EqualizedConv2d(cfg.img_channels, C, 1, gain=gain)
@@ -534,13 +534,13 @@ class StyleGANDiscriminatorEpilogue(nn.Module):
         self.out = EqualizedLinear(cfg.nf(0), max(cfg.c_dim, 1), gain=1.0)
 
     def from_rgb(self, img: torch.Tensor) -> torch.Tensor:
-        return self.act(self.fromrgb(img))
+        return _act(self.fromrgb(img), self.nonlinearity, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mbstd is not None:
             x = self.mbstd(x)
-        x = self.act(self.conv(x))
-        x = self.act(self.fc(x.flatten(1)))
+        x = _act(self.conv(x), self.nonlinearity, inplace=True)
+        x = _act(self.fc(x.flatten(1)), self.nonlinearity, inplace=True)
         return self.out(x)
 
 
