@@ -16,9 +16,17 @@ from facegan.networks.config import (
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
+from facegan.networks.stylegan import (
+    STYLEGAN_PRESETS,
+    StyleGANConfig,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+    stylegan_preset,
+)
 
 __all__ = [
     "NOISE_MODES",
+    "STYLEGAN_PRESETS",
     "DCGANConfig",
     "DCGANDiscriminator",
     "DCGANGenerator",
@@ -35,5 +43,9 @@ __all__ = [
     "read_metadata",
     "register_architecture",
     "save_networks",
+    "StyleGANConfig",
+    "StyleGANDiscriminator",
+    "StyleGANGenerator",
+    "stylegan_preset",
     "truncate",
 ]

@@ -3,6 +3,8 @@
 - `equalized`: linear and convolution layers with the equalised learning rate of ProGAN/StyleGAN.
 - `resample`: FIR up/down-sampling (upfirdn2d) in pure PyTorch.
 - `mbstd`: the minibatch standard deviation layer of the discriminators.
+- `scale2d`: StyleGAN (v1) resampling: nearest upscale, box downscale, blur, fused up/down convs.
+- `adain`: pixel norm, instance norm and style modulation (AdaIN) of StyleGAN (v1).
 """
 
 from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
