@@ -23,6 +23,8 @@ from facegan.networks.stylegan import (
     StyleGANGenerator,
     stylegan_preset,
 )
+from facegan.networks.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
+from facegan.networks.stylegan2_presets import STYLEGAN2_SPECS, StyleGAN2Spec, stylegan2_preset, stylegan2_spec
 
 __all__ = [
     "NOISE_MODES",
@@ -32,6 +34,13 @@ __all__ = [
     "DCGANGenerator",
     "GeneratorBase",
     "NetworkConfig",
+    "STYLEGAN2_SPECS",
+    "StyleGAN2Config",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
+    "StyleGAN2Spec",
+    "stylegan2_preset",
+    "stylegan2_spec",
     "architectures",
     "build_discriminator",
     "build_generator",

@@ -59,9 +59,14 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(N, C, H * up, W * up)
 
-    # Pad (or crop, for negative padding).
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # Pad (or crop, for negative padding). Symmetric non-negative padding is left to the convolution,
+    # which pads without materialising a padded copy.
+    conv_padding = (0, 0)
+    if px0 == px1 >= 0 and py0 == py1 >= 0:
+        conv_padding = (py0, px0)
+    else:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
     # Convolve with the filter, depthwise.
     f = f.to(device=x.device, dtype=x.dtype)
@@ -69,11 +74,11 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
         w = (f * gain).expand(C, 1, *f.shape)
-        x = F.conv2d(x, w, groups=C)
+        x = F.conv2d(x, w, groups=C, padding=conv_padding)
     else:
         g = gain ** 0.5
-        x = F.conv2d(x, (f * g).expand(C, 1, 1, f.shape[0]), groups=C)
-        x = F.conv2d(x, (f * g)[:, None].expand(C, 1, f.shape[0], 1), groups=C)
+        x = F.conv2d(x, (f * g).expand(C, 1, 1, f.shape[0]), groups=C, padding=(0, conv_padding[1]))
+        x = F.conv2d(x, (f * g)[:, None].expand(C, 1, f.shape[0], 1), groups=C, padding=(conv_padding[0], 0))
 
     # Downsample by keeping every down-th pixel.
     if down > 1:
