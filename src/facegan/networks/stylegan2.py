@@ -79,7 +79,8 @@ class StyleGAN2Config(NetworkConfig):
     mbstd_group_size: int | None = 4           # Minibatch stddev group, None = whole minibatch.
     mbstd_num_channels: int = 1                # Minibatch stddev features, 0 = off.
     d_cmap_dim: int | None = None              # Conditional D: label embedding size, None = channels at 4x4.
-    d_mapping_layers: int = 8                  # Conditional D: layers of its label mapping.
+    d_mapping_layers: int = 8                  # Conditional D: layers of its label mapping (TF pickles: 0).
+    d_mapping_lr_multiplier: float = 0.01      # Conditional D: lr multiplier of its mapping (TF pickles: 0.1).
     fp16_channels_last: bool = False           # channels_last memory format in the float16 layers.
 
     def __post_init__(self) -> None:
@@ -480,7 +481,7 @@ class StyleGAN2Discriminator(nn.Module):
             setattr(self, f"b{res}", block)
         if cfg.c_dim:
             self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, num_layers=cfg.d_mapping_layers,
-                                          w_avg_beta=None)
+                                          lr_multiplier=cfg.d_mapping_lr_multiplier, w_avg_beta=None)
         self.b4 = DiscriminatorEpilogue(cfg.channels(4), cmap_dim, 4, cfg.img_channels,
                                         architecture=cfg.d_architecture, mbstd_group_size=cfg.mbstd_group_size,
                                         mbstd_num_channels=cfg.mbstd_num_channels, conv_clamp=cfg.conv_clamp)
