@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from facegan.data.archive import Archive, ArchiveWriter, member_name
+from facegan.data.archive import Archive, ArchiveWriter, encode_png, member_name
 from facegan.errors import DatasetError
 
 
@@ -53,3 +53,25 @@ def test_missing_and_foreign_paths_are_dataset_errors(tmp_path):
     (tmp_path / "x.zip").write_text("not a zip")
     with pytest.raises(DatasetError, match="not a zip"):
         Archive(tmp_path / "x.zip")
+
+
+def test_the_same_images_give_the_same_bytes(tmp_path):
+    rng = np.random.RandomState(1)
+    images = [rng.randint(0, 256, (8, 8, 3), dtype=np.uint8) for _ in range(2)]
+    for name in ("a.zip", "b.zip"):
+        with ArchiveWriter(tmp_path / name) as w:
+            for i, img in enumerate(images):
+                w.add(img, label=[0.5, i])
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert Archive(tmp_path / "a.zip").labels == [[0.5, 0.0], [0.5, 1.0]]
+
+
+def test_an_official_archive_with_folders_of_1000_reads_in_order(tmp_path):
+    with zipfile.ZipFile(tmp_path / "o.zip", "w") as z:
+        for i in (1000, 999, 0):  # written out of order, across two folders
+            z.writestr(member_name(i), encode_png(np.full((4, 4, 1), i % 256, np.uint8)))
+        z.writestr("dataset.json", json.dumps({"labels": [[member_name(i), i % 7] for i in (0, 999, 1000)]}))
+    a = Archive(tmp_path / "o.zip")
+    assert a.names == ["00000/img00000000.png", "00000/img00000999.png", "00001/img00001000.png"]
+    assert [int(a.read_image(i)[0, 0, 0]) for i in range(3)] == [0, 999 % 256, 1000 % 256]
+    assert a.labels == [0, 999 % 7, 1000 % 7]

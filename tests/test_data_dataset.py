@@ -127,3 +127,46 @@ def test_box_downsample_equals_the_rounded_float_mean(factor):
     ties[0, 0, :] = 1  # mean 0.5 -> 0 (even); 1.5 -> 2
     assert box_downsample(ties, 2)[0, 0, 0] == 0
     assert box_downsample(np.array([[[1, 2], [1, 2]]], np.uint8), 2)[0, 0, 0] == 2
+
+
+def test_max_size_picks_the_same_subset_as_the_official_loader(tmp_path):
+    with ArchiveWriter(tmp_path / "n.zip") as w:
+        for i in range(10):
+            w.add(np.full((4, 4, 1), i, np.uint8))
+    ds = ImageDataset(tmp_path / "n.zip", max_size=4, random_seed=7)
+    official = np.arange(10)
+    np.random.RandomState(7).shuffle(official)  # stylegan2-ada-pytorch: shuffle, keep max_size, sort
+    assert [int(ds[i][0][0, 0, 0]) for i in range(4)] == sorted(official[:4].tolist())
+
+
+def test_changing_the_resolution_drops_the_cache_of_the_old_one(archive):
+    path, images = archive
+    ds = ImageDataset(path, resolution=4, cache_bytes=1 << 20)
+    ds[0]
+    ds.set_resolution(16)
+    assert ds._cache == {}
+    np.testing.assert_array_equal(ds[0][0], images[0].transpose(2, 0, 1))
+
+
+def test_plain_folders_of_other_image_modes_are_converted_soundly(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "f").mkdir()
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "f" / "a.png")
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "f" / "b.jpg", quality=100)
+    ds = ImageDataset(tmp_path / "f")
+    assert ds.num_channels == 3 and ds[0][0][:, 0, 0].tolist() == [200, 0, 0]
+    assert abs(int(ds[1][0][0, 0, 0]) - 90) <= 1
+
+
+def test_a_broken_image_in_an_archive_is_named(tmp_path):
+    (tmp_path / "f").mkdir()
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "f" / "a.png")
+    (tmp_path / "f" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    ds = ImageDataset(tmp_path / "f")
+    with pytest.raises(DatasetError, match="b.png"):
+        ds[1]

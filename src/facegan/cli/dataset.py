@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from facegan.data.transforms import RESIZE_FILTERS, TRANSFORMS
+from facegan.data.transforms import RESIZE_FILTERS, TRANSFORMS, parse_resolution
 
 
 @click.group()
@@ -18,29 +18,35 @@ def dataset() -> None:
 @click.option("--source", required=True, metavar="SRC",
               help="Folder, zip, CelebA folder, *_lmdb folder, cifar-10-python.tar.gz or builtin:lfw-subset.")
 @click.option("--dest", required=True, metavar="OUT", help="OUT.zip, or a new/empty folder.")
-@click.option("--resolution", type=int, default=None, help="Output side, a power of two (default: input size).")
+@click.option("--resolution", metavar="N|WxH", default=None,
+              help="Output side, a power of two (default: the input size); WxH (e.g. 512x384) for center-crop-wide.")
 @click.option("--transform", type=click.Choice(TRANSFORMS), default=None,
               help="Crop to a square (default: none; CelebA sources: celeba).")
 @click.option("--resize-filter", type=click.Choice(RESIZE_FILTERS), default="lanczos", show_default=True,
               help="box reproduces the paper's FFHQ-256 FIDs.")
 @click.option("--height", type=int, default=None, help="Picture height inside the square (center-crop-wide).")
-@click.option("--max-images", type=int, default=None, help="Use at most this many source files.")
+@click.option("--max-images", type=int, default=None, help="Stop after writing this many images.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="1 = grayscale, 3 = RGB (default: 3; 1 for grayscale builtin sets).")
 @click.option("--labels", type=click.Choice(["auto", "none", "attributes"]), default="auto", show_default=True,
               help="auto carries class labels/dataset.json; attributes = CelebA's 40 attributes.")
 @click.option("--max-upscale", type=float, default=2.0, show_default=True,
               help="Skip images that would be enlarged more than this.")
+@click.option("--workers", type=int, default=None,
+              help="Conversion processes (default: one per core, up to 16, for 2000+ images).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def create(source, dest, resolution, transform, resize_filter, height, max_images, channels, labels, max_upscale,
-           quiet) -> None:
+           workers, quiet) -> None:
     """Convert photos into a training archive (stylegan2-ada-pytorch layout)."""
     from facegan.data.create import CreateOptions, create_dataset, report_path
 
-    opts = CreateOptions(source=source, dest=dest, resolution=resolution, transform=transform,
-                         resize_filter=resize_filter, height=height, max_images=max_images,
+    width, wide_height = parse_resolution(resolution) if resolution is not None else (None, None)
+    if wide_height is not None and height is not None and wide_height != height:
+        raise click.UsageError(f"--resolution {resolution} and --height {height} disagree")
+    opts = CreateOptions(source=source, dest=dest, resolution=width, transform=transform, resize_filter=resize_filter,
+                         height=height if height is not None else wide_height, max_images=max_images,
                          channels=int(channels) if channels else None, labels=labels, max_upscale=max_upscale,
-                         progress=not quiet)
+                         workers=workers, progress=not quiet)
     report = create_dataset(opts)
     click.echo(report.summary())
     click.echo(f"report: {report_path(dest)}")

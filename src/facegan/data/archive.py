@@ -28,6 +28,7 @@ import numpy as np
 from facegan.errors import DatasetError
 from facegan.utils.atomic import atomic_path
 
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".gif")
 
 
@@ -38,6 +39,18 @@ def member_name(index: int) -> str:
 
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not os.path.basename(name).startswith(".")
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 HWC (C = 1 or 3) -> uncompressed PNG bytes, as the official dataset_tool stores them."""
+    from PIL import Image
+
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"expected uint8 HWC with 1 or 3 channels, got {a.dtype} {a.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(buf, format="png", compress_level=0, optimize=False)
+    return buf.getvalue()
 
 
 class Archive:
@@ -104,19 +117,29 @@ class Archive:
 
     # -- images and labels --------------------------------------------------------------------
     def read_image(self, index: int) -> np.ndarray:
-        """The index-th image as uint8 HWC (C = 1 or 3; other modes are converted)."""
+        """The index-th image as uint8 HWC (C = 1 or 3).
+
+        Archives hold 8-bit L or RGB PNGs, decoded directly; anything else (a plain folder of photos)
+        goes through `decode_image`, which converts other modes soundly or names the problem.
+        """
         from PIL import Image
 
+        from facegan.data.decode import SkipImage, decode_image
+
         name = self.names[index]
+        data = self.read_bytes(name)
         try:
-            with Image.open(io.BytesIO(self.read_bytes(name))) as img:
-                img.load()
-                if img.mode not in ("L", "RGB"):
-                    img = img.convert("RGB")
-                a = np.asarray(img)
-        except Exception as exc:
-            raise DatasetError(f"{self.path}: cannot decode {name} ({exc})") from None
-        return a[:, :, None] if a.ndim == 2 else a
+            with Image.open(io.BytesIO(data)) as img:
+                if img.mode in ("L", "RGB") and img.format == "PNG":
+                    img.load()
+                    a = np.asarray(img)
+                    return a[:, :, None] if a.ndim == 2 else a
+        except Exception:
+            pass  # decode_image says what is wrong
+        try:
+            return decode_image(data, channels=None)[0]
+        except SkipImage as exc:
+            raise DatasetError(f"{self.path}: cannot use {name}: {exc}") from None
 
     def _read_labels(self) -> list | None:
         try:
@@ -166,25 +189,27 @@ class ArchiveWriter:
 
     def add(self, image: np.ndarray, label: int | Sequence[float] | None = None) -> str:
         """Append one uint8 HWC image (C = 1 or 3) as an uncompressed PNG; returns its archive name."""
-        from PIL import Image
+        return self.add_png(encode_png(image), label)
 
-        a = np.asarray(image)
-        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (1, 3):
-            raise ValueError(f"expected uint8 HWC with 1 or 3 channels, got {a.dtype} {a.shape}")
-        buf = io.BytesIO()
-        Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(buf, format="png", compress_level=0, optimize=False)
+    def add_png(self, png: bytes, label: int | Sequence[float] | None = None) -> str:
+        """Append an image already encoded by `encode_png`; returns its archive name."""
         name = member_name(self.count)
-        self._write(name, buf.getvalue())
+        self._write(name, png)
         if label is None:
             self._any_unlabelled = True
         else:
-            self.labels.append((name, label if isinstance(label, int) else [float(v) for v in label]))
+            value = int(label) if isinstance(label, (int, np.integer)) else [float(v) for v in label]
+            self.labels.append((name, value))
         self.count += 1
         return name
 
     def _write(self, name: str, data: bytes) -> None:
         if self.is_zip:
-            self._zip.writestr(name, data)
+            # A fixed timestamp makes the archive a function of its content: the same photos give the
+            # same bytes (and the same hash, e.g. for cached metric statistics).
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+            info.external_attr = 0o644 << 16
+            self._zip.writestr(info, data, compress_type=zipfile.ZIP_STORED)
         else:
             path = self._tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,18 +12,21 @@ which is also written beside the archive as `<dest>.report.json`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from facegan.data.archive import ArchiveWriter
-from facegan.data.decode import DEFAULT_MAX_PIXELS, SkipImage, decode_image
-from facegan.data.sources import iter_items, open_source
-from facegan.data.transforms import TransformOptions, apply_transform
+from facegan.data.convert import Conversion, Skipped, convert_items, default_workers
+from facegan.data.decode import DEFAULT_MAX_PIXELS
+from facegan.data.sources import LABEL_MODES, open_source
+from facegan.data.transforms import TransformOptions
 from facegan.errors import ConfigError, DatasetError
 from facegan.utils.atomic import atomic_write_text
 
@@ -38,11 +41,13 @@ class CreateOptions:
     transform: str | None = None         # center-crop, center-crop-wide, celeba; None = source default.
     resize_filter: str = "lanczos"       # lanczos (official default) or box.
     height: int | None = None            # Picture height inside the square, for center-crop-wide.
-    max_images: int | None = None        # Stop after this many source items.
+    max_images: int | None = None        # Stop after writing this many images.
     channels: int | None = None          # 1 or 3; None = the source's default (3, or 1 for grayscale sets).
     labels: str = "auto"                 # auto (carry dataset.json / class labels), none, attributes (CelebA).
     max_upscale: float = 2.0             # Skip images that must be enlarged more than this.
-    max_pixels: int = DEFAULT_MAX_PIXELS # Skip images with more pixels (decompression bombs).
+    max_pixels: int = DEFAULT_MAX_PIXELS  # Skip images with more pixels (decompression bombs).
+    max_file_bytes: int = 1 << 30        # Skip files larger than this without reading them.
+    workers: int | None = None           # Conversion processes; None = one per core for large sources.
     progress: bool = True                # Show a progress bar.
 
     def __post_init__(self) -> None:
@@ -50,8 +55,12 @@ class CreateOptions:
             raise ConfigError(f"--channels must be 1 or 3, got {self.channels}")
         if self.max_images is not None and self.max_images < 1:
             raise ConfigError(f"--max-images must be >= 1, got {self.max_images}")
-        if self.labels not in ("auto", "none", "attributes"):
-            raise ConfigError(f"--labels must be auto, none or attributes, got {self.labels!r}")
+        if self.labels not in LABEL_MODES:
+            raise ConfigError(f"--labels must be one of {', '.join(LABEL_MODES)}, got {self.labels!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+        if self.max_upscale < 1:
+            raise ConfigError(f"--max-upscale must be >= 1, got {self.max_upscale}")
 
 
 @dataclass
@@ -69,7 +78,7 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
-    def summary(self) -> str:
+    def summary(self, max_lines: int = 200) -> str:
         lines = [f"{self.written} images written to {self.dest} "
                  f"({self.resolution}x{self.resolution}, {self.channels} channel{'s' if self.channels != 1 else ''}, "
                  f"labels: {self.label_kind})"]
@@ -77,14 +86,15 @@ class Report:
             lines.append(f"{len(self.converted)} converted (see the report for each)")
         if self.skipped:
             lines.append(f"{len(self.skipped)} skipped:")
-            lines += [f"  {name}: {reason}" for name, reason in self.skipped[:200]]
-            if len(self.skipped) > 200:
-                lines.append(f"  ... and {len(self.skipped) - 200} more (see the report file)")
+            lines += [f"  {name}: {reason}" for name, reason in self.skipped[:max_lines]]
+            if len(self.skipped) > max_lines:
+                lines.append(f"  ... and {len(self.skipped) - max_lines} more (see the report file)")
         lines += self.notes
         return "\n".join(lines)
 
 
 def report_path(dest: str | os.PathLike) -> Path:
+    """Where the report of an archive goes: beside it, `<dest>.report.json`."""
     dest = Path(dest)
     return dest.with_name(dest.name + ".report.json")
 
@@ -92,94 +102,114 @@ def report_path(dest: str | os.PathLike) -> Path:
 def create_dataset(opts: CreateOptions) -> Report:
     """Convert `opts.source` into an archive at `opts.dest` (see module docstring)."""
     source = open_source(opts.source, labels=opts.labels)
-    transform = opts.transform or source.default_transform
-    topts = TransformOptions(resolution=opts.resolution, transform=transform, resize_filter=opts.resize_filter,
-                             wide_height=opts.height, max_upscale=opts.max_upscale)
-    channels = opts.channels or source.default_channels
-    report = Report(source=source.description, dest=str(opts.dest), channels=channels, notes=list(source.notes))
     if len(source) == 0:
         raise DatasetError(f"{opts.source}: the source holds no files")
-
+    topts = TransformOptions(resolution=opts.resolution, transform=opts.transform or source.default_transform,
+                             resize_filter=opts.resize_filter, wide_height=opts.height, max_upscale=opts.max_upscale)
+    channels = opts.channels or source.default_channels
+    conversion = Conversion(channels=channels, max_pixels=opts.max_pixels, transform=topts)
     total = len(source) if opts.max_images is None else min(len(source), opts.max_images)
-    size: int | None = None
-    label_kind: str | None = None
+    workers = opts.workers or default_workers(total)
+    report = Report(source=source.description, dest=str(opts.dest), channels=channels, notes=list(source.notes))
     writer = ArchiveWriter(opts.dest)
-    try:
-        for item in _progress(iter_items(source, opts.max_images), total, opts.progress):
-            try:
-                raw = item.read()
-                if isinstance(raw, np.ndarray):
-                    image, notes = _from_array(raw, channels)
-                else:
-                    image, notes = decode_image(raw, channels=channels, max_pixels=opts.max_pixels)
-                image = apply_transform(image, topts)
-            except SkipImage as exc:
-                report.skipped.append((item.name, str(exc)))
-                continue
-            except OSError as exc:
-                report.skipped.append((item.name, f"cannot read the file ({exc})"))
-                continue
-            side = image.shape[0]
-            if size is None:
-                if side & (side - 1) or side < 4:
-                    raise DatasetError(f"images are {side}x{side}, which is not a power of two: "
-                                       f"give --resolution (e.g. {1 << max(2, (side - 1).bit_length())})")
-                size = side
-            elif side != size:
-                raise DatasetError(f"{item.name} is {side}x{side} but earlier images are {size}x{size}: "
-                                   f"give --resolution (and --transform center-crop) to make them one size")
-            label = None if opts.labels == "none" else item.label
-            kind = _label_kind(label)
-            if label_kind is None:
-                label_kind = kind
-            elif kind != label_kind:
-                if label_kind != "mixed":
-                    report.notes.append(f"labels dropped: {item.name} has a {kind} label, earlier images "
-                                        f"{label_kind}")
-                label_kind = "mixed"
-            writer.add(image, label)
-            if notes:
-                report.converted.append((item.name, "; ".join(notes)))
-            report.written += 1
-        if report.written == 0:
-            reasons = "; ".join(sorted({r for _, r in report.skipped})[:5])
-            raise DatasetError(f"no usable image in {opts.source} ({len(report.skipped)} skipped: {reasons})")
-        if label_kind == "mixed":
-            writer.labels.clear()  # dataset.json gets labels: null
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    report.resolution = size
-    report.label_kind = {None: "none", "mixed": "none"}.get(label_kind, label_kind)
+    labels = _LabelCheck()
+    with contextlib.ExitStack() as stack:
+        try:
+            items = iter(source)
+            stack.callback(getattr(items, "close", lambda: None))
+            results = convert_items(items, conversion, workers, opts.max_file_bytes)
+            stack.callback(results.close)
+            bar = stack.enter_context(_progress(total, opts.progress))
+            for item, outcome in results:
+                bar.update()
+                if isinstance(outcome, Skipped):
+                    report.skipped.append((item.name, outcome.reason))
+                    bar.set_postfix(skipped=len(report.skipped), refresh=False)
+                    continue
+                report.resolution = _check_size(report.resolution, outcome.side, item.name)
+                label = labels.add(item.name, None if opts.labels == "none" else item.label, report)
+                writer.add_png(outcome.png, label)
+                if outcome.notes:
+                    report.converted.append((item.name, "; ".join(outcome.notes)))
+                report.written += 1
+                if report.written == opts.max_images:
+                    break
+            if report.written == 0:
+                atomic_write_text(report_path(opts.dest), report.to_json())
+                reasons = "; ".join(sorted({r for _, r in report.skipped})[:5])
+                raise DatasetError(f"no usable image in {opts.source} ({len(report.skipped)} skipped: {reasons}; "
+                                   f"every file and its reason: {report_path(opts.dest)})")
+            if labels.mixed:
+                writer.labels.clear()  # dataset.json gets labels: null
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    report.label_kind = labels.kind
     atomic_write_text(report_path(opts.dest), report.to_json())
     return report
 
 
-def _label_kind(label) -> str:
+def _check_size(size: int | None, side: int, name: str) -> int:
+    if size is None:
+        if side & (side - 1) or side < 4:
+            raise DatasetError(f"images are {side}x{side}, which is not a power of two: "
+                               f"give --resolution (e.g. {1 << max(2, (side - 1).bit_length())})")
+        return side
+    if side != size:
+        raise DatasetError(f"{name} is {side}x{side} but earlier images are {size}x{size}: "
+                           f"give --resolution (and --transform center-crop) to make them one size")
+    return size
+
+
+class _LabelCheck:
+    """Labels go into dataset.json only when every image has one of the same kind (as the official tool)."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+        self.mixed = False
+
+    def add(self, name: str, label: Any, report: Report) -> Any:
+        """Check one image's label; returns what to store (None for a label of no known kind)."""
+        kind = label_kind(label)
+        if self.first is None:
+            self.first = kind
+        if (kind != self.first or kind == "unsupported") and not self.mixed:
+            self.mixed = True
+            report.notes.append(f"labels dropped: {name} has a {kind} label, the first image {self.first}")
+        return None if kind == "unsupported" else label
+
+    @property
+    def kind(self) -> str:
+        return "none" if self.mixed or self.first is None else self.first
+
+
+def label_kind(label: Any) -> str:
+    """'none', 'class' (an int), 'vector[D]' (D numbers) or 'unsupported'."""
     if label is None:
         return "none"
     if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         return "class"
-    return f"vector[{len(label)}]"
+    if isinstance(label, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                for v in label):
+        return f"vector[{len(label)}]"
+    return "unsupported"
 
 
-def _from_array(a: np.ndarray, channels: int) -> tuple[np.ndarray, list[str]]:
-    a = np.asarray(a)
-    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (1, 3):
-        raise SkipImage(f"array of dtype {a.dtype} and shape {a.shape} is not a uint8 HWC image")
-    if channels == 3 and a.shape[2] == 1:
-        return np.repeat(a, 3, axis=2), []
-    if channels == 1 and a.shape[2] == 3:
-        gray = np.rint(a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
-        return gray.astype(np.uint8)[:, :, None], ["converted colour to grayscale"]
-    return a, []
-
-
-def _progress(items, total: int, enabled: bool):
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool):
     if not enabled:
-        return items
+        yield _NoBar()
+        return
     from tqdm import tqdm
 
-    return tqdm(items, total=total, unit="img", desc="dataset", dynamic_ncols=True)
+    with tqdm(total=total, unit="img", desc="dataset", dynamic_ncols=True) as bar:
+        yield bar
 
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs) -> None:
+        pass

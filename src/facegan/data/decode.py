@@ -9,11 +9,13 @@ raises `SkipImage` with a short reason for the report:
 - Transparency (RGBA, LA, palette with transparency) is composited onto black, the colour the
   official `center-crop-wide` pads with, instead of silently dropping the alpha channel.
 - CMYK, YCbCr, LAB, HSV and palette images are converted to RGB; 1-bit to L.
-- 16- and 32-bit integer images are scaled to 8 bits by their bit depth (not clipped); float
-  images by their [0, 1] range.
-- Truncated files are skipped (Pillow would otherwise fill the missing rows with grey).
-- Images over `max_pixels` (default 2**28, about 16k x 16k) are skipped before any pixel is
-  decoded, so a decompression bomb costs nothing.
+- 16-bit images are scaled to 8 bits (divided by 257, rounded; not clipped); float images whose
+  values lie in [0, 1] are scaled by 255. Integer or float images outside those ranges have no
+  known white point and are skipped.
+- Truncated files are skipped (Pillow would otherwise fill the missing rows with grey), whatever
+  `PIL.ImageFile.LOAD_TRUNCATED_IMAGES` says.
+- Images over `max_pixels` (default: Pillow's own limit, 89 478 485 pixels, about 9459 x 9459) are
+  skipped from their header, before any pixel is decoded, so a decompression bomb costs nothing.
 """
 
 from __future__ import annotations
@@ -23,29 +25,34 @@ import warnings
 
 import numpy as np
 
-DEFAULT_MAX_PIXELS = 2**28
+DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3  # Pillow's default Image.MAX_IMAGE_PIXELS
 
 
 class SkipImage(Exception):
     """This file cannot be used; the message is the reason shown in the report."""
 
 
-def decode_image(data: bytes, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
-    """Decode image bytes to uint8 HWC with `channels` (1 or 3) channels.
+def decode_image(data: bytes, channels: int | None = 3,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
+    """Decode image bytes to uint8 HWC with `channels` (1, 3, or None to keep the image's 1 or 3).
 
     Returns the array and a list of the conversions applied (empty for a clean RGB/L image).
     Raises SkipImage for anything that cannot soundly become an image.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageFile, ImageOps
 
     notes: list[str] = []
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             w, h = img.size
             if w * h > max_pixels:
                 raise SkipImage(f"too large: {w}x{h} pixels is over the limit of {max_pixels} (decompression bomb?)")
+            if w < 1 or h < 1:
+                raise SkipImage(f"empty image ({w}x{h})")
             img.load()
     except SkipImage:
         raise
@@ -60,11 +67,14 @@ def decode_image(data: bytes, channels: int = 3, max_pixels: int = DEFAULT_MAX_P
         raise SkipImage(f"corrupt image ({msg})") from None
     except Exception as exc:  # Pillow raises a zoo of exceptions on hostile input
         raise SkipImage(f"unreadable image ({type(exc).__name__}: {exc})") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
     try:
         orientation = img.getexif().get(0x0112, 1)
     except Exception:  # a broken EXIF block: keep the pixels as stored
-        orientation, notes = 1, notes + ["ignored a broken EXIF block"]
+        orientation = 1
+        notes.append("ignored a broken EXIF block")
     if orientation not in (1, None):
         try:
             img = ImageOps.exif_transpose(img)
@@ -72,49 +82,53 @@ def decode_image(data: bytes, channels: int = 3, max_pixels: int = DEFAULT_MAX_P
         except Exception:
             notes.append("ignored a broken EXIF orientation")
 
-    img, converted = _to_8bit(img)
+    a, converted = to_8bit(img)
     if converted:
         notes.append(converted)
-    a = np.asarray(img)
     if a.ndim == 2:
         a = a[:, :, None]
     if channels == 3 and a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
+        notes.append("replicated grayscale to RGB")
     elif channels == 1 and a.shape[2] == 3:
-        a = np.asarray(img.convert("L"))[:, :, None]
+        a = rgb_to_gray(a)
         notes.append("converted colour to grayscale")
     return np.ascontiguousarray(a, dtype=np.uint8), notes
 
 
-def _to_8bit(img):
-    """Any Pillow mode -> 'L' or 'RGB' (8 bits per channel); returns (image, note or '')."""
+def rgb_to_gray(a: np.ndarray) -> np.ndarray:
+    """uint8 HWC RGB -> uint8 HW1 luma with ITU-R 601 weights (Pillow's 'L' conversion)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a), "RGB").convert("L"))[:, :, None]
+
+
+def to_8bit(img) -> tuple[np.ndarray, str]:
+    """Any Pillow image -> uint8 HW (gray) or HWC (RGB); returns (array, note or '')."""
     from PIL import Image
 
     mode = img.mode
     if mode in ("L", "RGB"):
-        return img, ""
+        return np.asarray(img), ""
     if mode == "1":
-        return img.convert("L"), "converted 1-bit to grayscale"
+        return np.asarray(img.convert("L")), "converted 1-bit to grayscale"
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         if rgba.getextrema()[3][0] == 255:  # fully opaque: nothing to composite
-            return rgba.convert("RGB"), f"converted {mode} (opaque) to RGB"
+            return np.asarray(rgba.convert("RGB")), f"converted {mode} (opaque) to RGB"
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB"), f"composited {mode} onto black"
-    if mode in ("P", "CMYK", "YCbCr", "LAB", "HSV"):
-        return img.convert("RGB"), f"converted {mode} to RGB"
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB")), f"composited {mode} onto black"
+    if mode in ("P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return np.asarray(img.convert("RGB")), f"converted {mode} to RGB"
     if mode.startswith("I;16") or mode == "I":
-        a = np.asarray(img).astype(np.float64)
-        depth = 16 if mode.startswith("I;16") or a.max(initial=0) > 255 else 8
-        if mode == "I" and a.max(initial=0) > 65535:
-            depth = 32
-        scale = (2**depth - 1) / 255.0
-        out = np.clip(np.rint(a / scale), 0, 255).astype(np.uint8)
-        return Image.fromarray(out, mode="L"), f"scaled {depth}-bit grayscale to 8 bits"
+        # Pillow gives 16-bit PNG/TIFF as I;16 and 16-bit PGM/PPM as I, already spread over 0-65535.
+        a = np.asarray(img).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise SkipImage(f"{mode} image with values {a.min()}..{a.max()}: not 16-bit, no known white point")
+        return ((a * 2 + 257) // 514).astype(np.uint8), "scaled 16-bit to 8 bits"
     if mode == "F":
         a = np.asarray(img).astype(np.float64)
-        out = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(out, mode="L"), "scaled float grayscale to 8 bits"
-    if mode in ("RGB;16", "BGR;16", "RGBX"):
-        return img.convert("RGB"), f"converted {mode} to RGB"
+        if a.size and not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise SkipImage("float image with values outside [0, 1]: no known white point")
+        return np.rint(a * 255).astype(np.uint8), "scaled float [0, 1] to 8 bits"
     raise SkipImage(f"unsupported image mode {mode!r}")

@@ -1,15 +1,20 @@
 """Crops and resizes that turn a decoded photo into a square training image.
 
 - `center-crop`: the largest centred square, resized to the resolution (official `center-crop`).
-- `center-crop-wide`: crop to the target aspect ratio (e.g. 512x384), resize to that size and paste
-  it centred onto a black square of the full width (official `center-crop-wide`; the LSUN cars
-  network was trained this way).
+- `center-crop-wide`: crop the centre to the target aspect ratio (e.g. 512:384), resize to that
+  size and paste it centred onto a black square of the full width (the official `center-crop-wide`
+  and StyleGAN's `create_lsun_wide`; the LSUN cars networks were trained this way). Deviation: the
+  official code cuts a band of rows sized for the *output* width out of the *input* photo, which
+  squashes every photo wider than the output (stylegan2-ada-pytorch issue #47), and skips photos
+  wider than the aspect ratio; here the crop keeps the aspect ratio, cutting the sides of wide photos.
 - `celeba`: CelebA's aligned 178x218 photos with the face in a fixed place: the square of side 128
-  centred on (x, y) = (89, 121), the crop of the official `create_celeba` (eyes and mouth inside,
-  little background), scaled with the image when the photo is not 178x218.
+  centred on (x, y) = (89, 121), i.e. columns 25-152 and rows 57-184, the crop of the official
+  `create_celeba`, scaled for a scaled copy of the photos (other shapes are skipped); 128x128 unless
+  a resolution is given.
 
 Resizing uses Pillow's Lanczos (the official default) or box filter (`--resize-filter box`, needed
-to reproduce the paper's FFHQ-256 FIDs). Images are never resized when already at the resolution.
+to reproduce the paper's FFHQ-256 FIDs). Images are never resized when already at the resolution,
+and never enlarged more than `max_upscale` times (they are skipped as too small).
 """
 
 from __future__ import annotations
@@ -47,9 +52,23 @@ class TransformOptions:
             raise ConfigError(f"--resolution must be a power of two >= 4, got {r}")
         if self.transform == "center-crop-wide":
             if r is None or self.wide_height is None:
-                raise ConfigError("center-crop-wide needs --resolution (the width) and --height (the picture height)")
+                raise ConfigError("center-crop-wide needs the width and height of the picture: --resolution WxH "
+                                  "(e.g. 512x384)")
             if not 0 < self.wide_height <= r:
-                raise ConfigError(f"--height must be in (0, {r}], got {self.wide_height}")
+                raise ConfigError(f"the picture height must be in (0, {r}], got {self.wide_height}")
+        elif self.wide_height is not None and self.wide_height != r:
+            raise ConfigError(f"a non-square resolution ({r}x{self.wide_height}) needs --transform center-crop-wide; "
+                              "archives hold square images")
+
+
+def parse_resolution(text: str | int) -> tuple[int, int | None]:
+    """'256' -> (256, None); '512x384' (stylegan3's syntax for center-crop-wide) -> (512, 384)."""
+    value = str(text).strip().lower()
+    width, sep, height = value.partition("x")
+    try:
+        return int(width), (int(height) if sep else None)
+    except ValueError:
+        raise ConfigError(f"--resolution must be N or WxH (e.g. 256 or 512x384), got {text!r}") from None
 
 
 def _resize(a: np.ndarray, width: int, height: int, resize_filter: str) -> np.ndarray:
@@ -78,14 +97,16 @@ def center_crop(a: np.ndarray) -> np.ndarray:
 
 
 def celeba_crop(a: np.ndarray) -> np.ndarray:
-    """The official CelebA face crop, scaled to the photo's size if it is not 178x218."""
+    """The official CelebA face crop; a uniformly scaled copy of the 178x218 photos gets the same crop,
+    scaled. Photos of any other shape are not aligned CelebA photos and are skipped."""
     h, w = a.shape[:2]
-    sx, sy = w / CELEBA_SIZE[0], h / CELEBA_SIZE[1]
-    side = int(round(CELEBA_CROP * min(sx, sy)))
-    cx, cy = CELEBA_CENTER[0] * sx, CELEBA_CENTER[1] * sy
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    if x0 < 0 or y0 < 0 or x0 + side > w or y0 + side > h:
-        raise SkipImage(f"{w}x{h} is not an aligned CelebA photo: the face crop falls outside it")
+    scale = w / CELEBA_SIZE[0]
+    if abs(h - CELEBA_SIZE[1] * scale) > max(1.0, 0.01 * h):
+        raise SkipImage(f"{w}x{h} is not an aligned CelebA photo (178x218 or a scaled copy): the face crop "
+                        f"would miss the face")
+    side = int(round(CELEBA_CROP * scale))
+    x0 = int(round(CELEBA_CENTER[0] * scale - side / 2))
+    y0 = int(round(CELEBA_CENTER[1] * scale - side / 2))
     return a[y0:y0 + side, x0:x0 + side]
 
 
@@ -114,7 +135,10 @@ def apply_transform(a: np.ndarray, opts: TransformOptions) -> np.ndarray:
     h, w = a.shape[:2]
     if h != w:
         raise SkipImage(f"not square ({w}x{h}); use --transform center-crop")
-    if opts.resolution is None:
+    resolution = opts.resolution
+    if resolution is None and opts.transform == "celeba":
+        resolution = CELEBA_CROP  # the official create_celeba size, whatever the size of the photos
+    if resolution is None:
         return a
-    _check_upscale(w, opts.resolution, opts)
-    return _resize(a, opts.resolution, opts.resolution, opts.resize_filter)
+    _check_upscale(w, resolution, opts)
+    return _resize(a, resolution, resolution, opts.resize_filter)
