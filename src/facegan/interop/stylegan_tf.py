@@ -13,11 +13,22 @@ Stored values are copied unchanged (our StyleGAN applies the equalised-lr scales
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 from facegan.errors import NetworkFormatError
-from facegan.interop.tf_network import KwargReader, fill_module, oihw, tf_kwargs, tf_variables
+from facegan.interop.tf_network import (
+    KwargReader,
+    build_func,
+    components,
+    fill_module,
+    oihw,
+    tf_kwargs,
+    tf_variables,
+    tracked,
+)
 from facegan.interop.unpickler import TFNetwork
+from facegan.networks.io import NETWORK_NAMES
 from facegan.networks.stylegan import StyleGANConfig, StyleGANDiscriminator, StyleGANGenerator
 
 # TF kwarg -> our StyleGANConfig field.
@@ -38,8 +49,34 @@ _RUNTIME = ("dlatent_broadcast", "randomize_noise", "dtype", "structure", "is_te
             "components")
 
 
+# Build functions of the official code (training/networks_stylegan.py, also in the StyleGAN2
+# repository as its config A): network -> its components.
+GENERATOR_BUILD = ("G_style", {"synthesis": "G_synthesis", "mapping": "G_mapping"})
+DISCRIMINATOR_BUILD = "D_basic"
+
+
+def check_build_functions(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str) -> None:
+    """Refuse anything but G_style (with G_mapping and G_synthesis) and D_basic, naming what was found."""
+    top, parts = GENERATOR_BUILD
+    for name, net in (("G", G), ("Gs", Gs)):
+        where = f"{source} [{name}]"
+        if build_func(net, where) != top:
+            raise NetworkFormatError(f"{where}: build function {build_func(net)!r} is not a StyleGAN (v1) "
+                                     f"generator ({top})")
+        comps = components(net, where)
+        for key, expected in parts.items():
+            if key not in comps:
+                raise NetworkFormatError(f"{where}: the generator has no {key!r} component")
+            if build_func(comps[key]) != expected:
+                raise NetworkFormatError(f"{where}: {key} build function {build_func(comps[key])!r} is not the "
+                                         f"StyleGAN (v1) {expected}; this is not an architecture facegan knows")
+    if build_func(D, f"{source} [D]") != DISCRIMINATOR_BUILD:
+        raise NetworkFormatError(f"{source} [D]: build function {build_func(D)!r} is not a StyleGAN (v1) "
+                                 f"discriminator ({DISCRIMINATOR_BUILD})")
+
+
 def _config_fields(net: TFNetwork, context: str) -> dict[str, Any]:
-    k = KwargReader(tf_kwargs(net), context)
+    k = KwargReader(tf_kwargs(net, context), context)
     k.ignore(*_RUNTIME)
     if not k("use_wscale", True):
         raise NetworkFormatError(f"{context}: use_wscale=False networks are not supported")
@@ -50,6 +87,10 @@ def _config_fields(net: TFNetwork, context: str) -> dict[str, Any]:
             fields[ours] = tuple(value) if ours == "blur_filter" else value
         else:
             k.ignore(tf_name)
+    if "truncation_cutoff" in k.kwargs:
+        # G_style: a cutoff of None or <= 0 turns truncation off (ours: 0 layers; None would mean all).
+        cutoff = k.kwargs["truncation_cutoff"]
+        fields["truncation_cutoff"] = 0 if cutoff is None or cutoff <= 0 else cutoff
     k.check_unknown()
     return fields
 
@@ -107,8 +148,11 @@ def discriminator_rules(v: dict, cfg: StyleGANConfig) -> list:
     ]
 
 
-def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str):
-    """(G, D, Gs) TF StyleGAN networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...})."""
+def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str,
+                        names: Collection[str] = NETWORK_NAMES):
+    """(G, D, Gs) TF StyleGAN networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...}), building
+    only the networks in `names` (the config is always read from all three)."""
+    check_build_functions(G, D, Gs, source)
     fields = _config_fields(Gs, f"{source} [Gs]")
     for key, value in _config_fields(D, f"{source} [D]").items():
         if key in fields and fields[key] != value:
@@ -116,13 +160,14 @@ def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str):
         fields[key] = value
     config = StyleGANConfig(**fields)
     nets = {}
-    for name, tf_net in (("G", G), ("G_ema", Gs)):
-        v = tf_variables(tf_net, prefix_by="name")
-        net = StyleGANGenerator(config).eval()
-        fill_module(net, generator_rules(v, config), v, f"{source} [{name}]")
+    for name, tf_net in (("G", G), ("D", D), ("G_ema", Gs)):
+        if name not in names:
+            continue
+        v = tracked(tf_variables(tf_net, prefix_by="name"))
+        if name == "D":
+            net, rules = StyleGANDiscriminator(config), discriminator_rules(v, config)
+        else:
+            net, rules = StyleGANGenerator(config), generator_rules(v, config)
+        fill_module(net.eval(), rules, v, f"{source} [{name}]")
         nets[name] = net
-    v = tf_variables(D, prefix_by="name")
-    net = StyleGANDiscriminator(config).eval()
-    fill_module(net, discriminator_rules(v, config), v, f"{source} [D]")
-    nets["D"] = net
     return config, nets
