@@ -227,7 +227,7 @@ def stylegan2_tf_variant(tmp_path, name="config-f", **changes):
 
 @pytest.mark.parametrize("changes,message", [
     (dict(synthesis="G_synthesis_custom"), "synthesis build function 'G_synthesis_custom'"),
-    (dict(D="D_custom"), "build function 'D_custom' is not a discriminator"),
+    (dict(D="D_custom"), "build function 'D_custom' is not a StyleGAN2 discriminator"),
     (dict(G={**SPECS["config-f"]["G"], "resolution_w": 512}), "unknown TensorFlow kwarg 'resolution_w'"),
     (dict(G={**SPECS["config-f"]["G"], "nonlinearity": "relu"}), "nonlinearity 'relu' is not supported"),
     (dict(G={**SPECS["config-f"]["G"], "fmap_min": 8}), "fmap_min 8"),

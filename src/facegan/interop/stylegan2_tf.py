@@ -30,6 +30,7 @@ from facegan.errors import NetworkFormatError
 from facegan.interop.tf_network import (
     KwargReader,
     build_func,
+    check_build_functions,
     components,
     fill_module,
     oihw,
@@ -61,33 +62,6 @@ _G_RUNTIME = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "trun
               "force_clean_graph", "randomize_noise", "return_dlatents", "components", "dtype", "fused_modconv",
               "dlatent_broadcast", "num_layers")
 _D_RUNTIME = ("structure", "is_template_graph", "dtype", "components", "freeze_layers", "augment_strength")
-
-
-def check_build_functions(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str) -> tuple[str | None, str]:
-    """The StyleGAN2 build functions, checked: returns (architecture the synthesis implies, D's build)."""
-    implied = None
-    for name, net in (("G", G), ("Gs", Gs)):
-        where = f"{source} [{name}]"
-        if build_func(net, where) != GENERATOR_BUILD:
-            raise NetworkFormatError(f"{where}: build function {build_func(net)!r} is not a StyleGAN2 generator "
-                                     f"({GENERATOR_BUILD})")
-        comps = components(net, where)
-        for key in ("mapping", "synthesis"):
-            if key not in comps:
-                raise NetworkFormatError(f"{where}: the generator has no {key!r} component")
-        if build_func(comps["mapping"]) not in MAPPING_BUILDS:
-            raise NetworkFormatError(f"{where}: mapping build function {build_func(comps['mapping'])!r} is not "
-                                     "one facegan knows (G_mapping)")
-        synthesis = build_func(comps["synthesis"])
-        if synthesis not in SYNTHESIS_BUILDS:
-            raise NetworkFormatError(f"{where}: synthesis build function {synthesis!r} is not one facegan knows "
-                                     f"({', '.join(SYNTHESIS_BUILDS)})")
-        implied = SYNTHESIS_BUILDS[synthesis]
-    d_build = build_func(D, f"{source} [D]")
-    if d_build not in DISCRIMINATOR_BUILDS:
-        raise NetworkFormatError(f"{source} [D]: build function {d_build!r} is not a discriminator facegan knows "
-                                 f"({', '.join(DISCRIMINATOR_BUILDS)})")
-    return implied, d_build
 
 
 def _renamed_lods(variables: dict[str, np.ndarray], resolution: int, kind: str) -> bool:
@@ -268,7 +242,10 @@ def convert_stylegan2_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str,
                          names: Collection[str] = NETWORK_NAMES):
     """(G, D, Gs) TF networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...}), building only the
     networks in `names` (the config is always read from all three)."""
-    implied, d_build = check_build_functions(G, D, Gs, source)
+    builds, d_build = check_build_functions(G, D, Gs, source, "StyleGAN2", GENERATOR_BUILD,
+                                            {"mapping": MAPPING_BUILDS, "synthesis": tuple(SYNTHESIS_BUILDS)},
+                                            tuple(DISCRIMINATOR_BUILDS))
+    implied = SYNTHESIS_BUILDS[builds["synthesis"]]
     g_cfg = generator_config(Gs, f"{source} [Gs]")
     d_cfg = discriminator_config(D, d_build, f"{source} [D]")
     gv, gsv, dv = tf_variables(G), tf_variables(Gs), tf_variables(D)

@@ -19,8 +19,7 @@ from typing import Any
 from facegan.errors import NetworkFormatError
 from facegan.interop.tf_network import (
     KwargReader,
-    build_func,
-    components,
+    check_build_functions,
     fill_module,
     oihw,
     tf_kwargs,
@@ -50,29 +49,10 @@ _RUNTIME = ("dlatent_broadcast", "randomize_noise", "dtype", "structure", "is_te
 
 
 # Build functions of the official code (training/networks_stylegan.py, also in the StyleGAN2
-# repository as its config A): network -> its components.
-GENERATOR_BUILD = ("G_style", {"synthesis": "G_synthesis", "mapping": "G_mapping"})
-DISCRIMINATOR_BUILD = "D_basic"
-
-
-def check_build_functions(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str) -> None:
-    """Refuse anything but G_style (with G_mapping and G_synthesis) and D_basic, naming what was found."""
-    top, parts = GENERATOR_BUILD
-    for name, net in (("G", G), ("Gs", Gs)):
-        where = f"{source} [{name}]"
-        if build_func(net, where) != top:
-            raise NetworkFormatError(f"{where}: build function {build_func(net)!r} is not a StyleGAN (v1) "
-                                     f"generator ({top})")
-        comps = components(net, where)
-        for key, expected in parts.items():
-            if key not in comps:
-                raise NetworkFormatError(f"{where}: the generator has no {key!r} component")
-            if build_func(comps[key]) != expected:
-                raise NetworkFormatError(f"{where}: {key} build function {build_func(comps[key])!r} is not the "
-                                         f"StyleGAN (v1) {expected}; this is not an architecture facegan knows")
-    if build_func(D, f"{source} [D]") != DISCRIMINATOR_BUILD:
-        raise NetworkFormatError(f"{source} [D]: build function {build_func(D)!r} is not a StyleGAN (v1) "
-                                 f"discriminator ({DISCRIMINATOR_BUILD})")
+# repository as its config A).
+GENERATOR_BUILD = "G_style"
+COMPONENT_BUILDS = {"synthesis": ("G_synthesis",), "mapping": ("G_mapping",)}
+DISCRIMINATOR_BUILDS = ("D_basic",)
 
 
 def _config_fields(net: TFNetwork, context: str) -> dict[str, Any]:
@@ -152,7 +132,7 @@ def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str,
                         names: Collection[str] = NETWORK_NAMES):
     """(G, D, Gs) TF StyleGAN networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...}), building
     only the networks in `names` (the config is always read from all three)."""
-    check_build_functions(G, D, Gs, source)
+    check_build_functions(G, D, Gs, source, "StyleGAN (v1)", GENERATOR_BUILD, COMPONENT_BUILDS, DISCRIMINATOR_BUILDS)
     fields = _config_fields(Gs, f"{source} [Gs]")
     for key, value in _config_fields(D, f"{source} [D]").items():
         if key in fields and fields[key] != value:

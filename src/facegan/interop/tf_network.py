@@ -10,7 +10,7 @@ synthesis sub-networks) and `variables`, a list of (name, array) in TensorFlow l
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,32 @@ def components(net: TFNetwork, where: str = "network") -> dict[str, TFNetwork]:
 def build_func(net: TFNetwork, where: str = "network") -> str:
     """The network's build function name, e.g. 'G_style', 'G_main', 'D_stylegan2'."""
     return str(_state(net, where).get("build_func_name"))
+
+
+def check_build_functions(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str, family: str, generator: str,
+                          parts: dict[str, Collection[str]],
+                          discriminators: Collection[str]) -> tuple[dict[str, str], str]:
+    """G and Gs must be built by `generator` with components built by one of `parts[key]`, D by one
+    of `discriminators`; anything else is an error naming it. Returns (Gs's component builds, D's)."""
+    found: dict[str, str] = {}
+    for name, net in (("G", G), ("Gs", Gs)):
+        where = f"{source} [{name}]"
+        if build_func(net, where) != generator:
+            raise NetworkFormatError(f"{where}: build function {build_func(net)!r} is not a {family} generator "
+                                     f"({generator})")
+        comps = components(net, where)
+        for key, options in parts.items():
+            if key not in comps:
+                raise NetworkFormatError(f"{where}: the generator has no {key!r} component")
+            found[key] = build_func(comps[key])
+            if found[key] not in options:
+                raise NetworkFormatError(f"{where}: {key} build function {found[key]!r} is not one facegan knows "
+                                         f"for {family} ({', '.join(options)})")
+    d_build = build_func(D, f"{source} [D]")
+    if d_build not in discriminators:
+        raise NetworkFormatError(f"{source} [D]: build function {d_build!r} is not a {family} discriminator "
+                                 f"facegan knows ({', '.join(discriminators)})")
+    return found, d_build
 
 
 def static_kwargs(net: TFNetwork, where: str = "network") -> dict[str, Any]:
