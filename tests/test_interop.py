@@ -7,6 +7,7 @@ architectures we do not know are refused with an error naming what is unknown.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -234,6 +235,8 @@ def stylegan2_tf_variant(tmp_path, name="config-f", **changes):
     (dict(G={**SPECS["config-f"]["G"], "synthesis_func": "G_synthesis_stylegan_revised"}),
      "synthesis_func='G_synthesis_stylegan_revised' disagrees"),
     (dict(D_kw={**SPECS["config-f"]["D_kw"], "use_spectral_norm": True}), "comparison method"),
+    (dict(D_kw={**SPECS["config-f"]["D_kw"], "score_max": 5}), "auxrot"),
+    (dict(D_kw={**SPECS["config-f"]["D_kw"], "fmap_base": 64}), "G and D disagree on channel_base"),
 ])
 def test_stylegan2_tf_variants_we_do_not_know_are_named(tmp_path, changes, message):
     with pytest.raises(NetworkFormatError, match=message):
@@ -310,6 +313,11 @@ def test_stylegan2_ada_pytorch_snapshot_loads_without_running_its_code(tmp_path,
         assert_state_equal(loaded.networks[name], net)
     z = seeds_to_z([0, 1], 16)
     np.testing.assert_array_equal(facegan.load(path).run(z, labels=2), nets["G_ema"].run(z, labels=2))
+    # What else the snapshot records travels into the converted file.
+    convert(path, tmp_path / "net.safetensors")
+    meta = read_metadata(tmp_path / "net.safetensors")
+    assert float(meta["augment_p"]) == pytest.approx(0.3)
+    assert json.loads(meta["training_set_kwargs"])["path"] == "ffhq.zip"
     assert not (tmp_path / MARKER).exists()
 
 

@@ -34,15 +34,17 @@ class Reduce:
         return (self.fn, self.args)
 
 
-def legacy_torch_save_stream(obj) -> bytes:
-    """The legacy torch.save layout (what `torch.storage._load_from_bytes` reads) around `obj`:
-    magic number, protocol version, system info, then the object's pickle."""
+def legacy_torch_save_head() -> bytes:
+    """How a legacy torch.save stream starts: magic number, protocol version, system info."""
     import torch.serialization as ts
 
-    head = b"".join(pickle.dumps(x, protocol=2) for x in (
-        ts.MAGIC_NUMBER, ts.PROTOCOL_VERSION, dict(protocol_version=ts.PROTOCOL_VERSION, little_endian=True,
-                                                   type_sizes=dict(short=2, int=4, long=4))))
-    return head + pickle.dumps(obj, protocol=2) + pickle.dumps([], protocol=2)
+    system = dict(protocol_version=ts.PROTOCOL_VERSION, little_endian=True, type_sizes=dict(short=2, int=4, long=4))
+    return b"".join(pickle.dumps(x, protocol=2) for x in (ts.MAGIC_NUMBER, ts.PROTOCOL_VERSION, system))
+
+
+def legacy_torch_save_stream(obj) -> bytes:
+    """The legacy torch.save layout (what `torch.storage._load_from_bytes` reads) around `obj`."""
+    return legacy_torch_save_head() + pickle.dumps(obj, protocol=2) + pickle.dumps([], protocol=2)
 
 
 def zip_torch_save_stream(obj) -> bytes:
@@ -124,16 +126,38 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
         facegan.load(path)
 
 
-def test_a_storage_claiming_a_huge_size_is_refused(tmp_path):
-    buf = io.BytesIO()
-    torch.save(torch.zeros(4).untyped_storage(), buf, _use_new_zipfile_serialization=False)
-    data = buf.getvalue()
-    forged = data.replace((16).to_bytes(8, "little"), (1 << 44).to_bytes(8, "little"))  # the byte count of the data
-    assert forged != data
+def storage_stream(numel_claimed: int, numel_stored: int = 4) -> bytes:
+    """A legacy torch.save stream of one float32 storage (as tensor pickles embed them) whose header
+    claims `numel_claimed` elements while `numel_stored` follow."""
+    class StoragePickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if obj == "storage-0":
+                return ("storage", torch.FloatStorage, "0", "cpu", numel_claimed, None)
+            return None
+
+    buf = io.BytesIO(legacy_torch_save_head())
+    buf.seek(0, io.SEEK_END)
+    StoragePickler(buf, protocol=2).dump("storage-0")
+    pickle.dump(["0"], buf, protocol=2)
+    buf.write(numel_stored.to_bytes(8, "little") + np.arange(numel_stored, dtype=np.float32).tobytes())
+    return buf.getvalue()
+
+
+def test_the_storage_stream_of_the_test_is_the_real_format():
+    storage = unpickler._load_storage_from_bytes(storage_stream(4))
+    assert torch.equal(torch.tensor([], dtype=torch.float32).set_(storage), torch.arange(4.0))
+
+
+@pytest.mark.parametrize("claimed", [1 << 30, 1 << 33, 1 << 40])
+def test_a_storage_claiming_a_huge_size_is_refused_without_taking_the_memory(tmp_path, claimed):
+    import resource
+
     path = tmp_path / "huge.pkl"
-    path.write_bytes(pickle.dumps(Reduce(torch.storage._load_from_bytes, (forged,))))
+    path.write_bytes(pickle.dumps(Reduce(torch.storage._load_from_bytes, (storage_stream(claimed),))))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(UnsafePickleError, match="not a plain torch storage"):
         facegan.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1 << 20  # KiB: less than 1 GiB more
 
 
 def test_object_arrays_are_refused(tmp_path):

@@ -48,6 +48,10 @@ SPECS = {
     "config-e-Gresnet-Dskip": dict(synthesis="G_synthesis_stylegan2", D="D_stylegan2",
                                    G=dict(**SMALL, **G_SMALL, architecture="resnet"),
                                    D_kw=dict(**SMALL, architecture="skip", mbstd_group_size=2)),
+    # The box filter (resample_kernel=None), with the residual G and D.
+    "box-filter": dict(synthesis="G_synthesis_stylegan2", D="D_stylegan2",
+                       G=dict(**SMALL, **G_SMALL, architecture="resnet", resample_kernel=None),
+                       D_kw=dict(**SMALL, resample_kernel=None)),
     # Configs B-D: the revised StyleGAN synthesis and D_stylegan, with progressive-growing names.
     "config-c": dict(synthesis="G_synthesis_stylegan_revised", D="D_stylegan",
                      G=dict(**SMALL, **G_SMALL, synthesis_func="G_synthesis_stylegan_revised"), D_kw=SMALL),
@@ -307,6 +311,7 @@ def test_the_architecture_is_read_from_the_kwargs_and_build_functions(fixture):
     cfg = load_any(path).config
     expected = {"config-f": ("skip", "resnet"), "config-e-Gorig-Dorig": ("orig", "orig"),
                 "config-e-Gresnet-Dskip": ("resnet", "skip"), "config-c": ("orig", "orig"),
+                "box-filter": ("resnet", "resnet"),
                 "ada-conditional": ("skip", "resnet")}[label]
     assert (cfg.g_architecture, cfg.d_architecture) == expected
     assert cfg.channel_base == 2 * spec["G"]["fmap_base"] and cfg.channel_max == spec["G"]["fmap_max"]
@@ -316,6 +321,13 @@ def test_the_architecture_is_read_from_the_kwargs_and_build_functions(fixture):
 
 # ------------------------------------------------------------------------------------------------
 # The TF graph in NumPy (float64).
+
+def fir_taps(kw):
+    """resample_kernel: [1,3,3,1] by default; None means the box filter ([1] * factor)."""
+    if "resample_kernel" in kw and kw["resample_kernel"] is None:
+        return (1, 1)
+    return tuple(kw.get("resample_kernel", (1, 3, 3, 1)))
+
 
 def setup_kernel(taps=(1, 3, 3, 1)):
     k = np.outer(taps, taps).astype(np.float64)
@@ -420,7 +432,7 @@ def tf_generator(v, kw, synthesis, z, c=None, psi=1.0, cutoff=None):
     v = {k: np.asarray(x, np.float64) for k, x in v.items()}
     ada, revised = synthesis == "G_synthesis", synthesis == "G_synthesis_stylegan_revised"
     arch = "orig" if revised else kw.get("architecture", "skip")
-    L, clamp = log2(kw["resolution"]), kw.get("conv_clamp")
+    L, clamp, taps = log2(kw["resolution"]), kw.get("conv_clamp"), fir_taps(kw)
     num_layers = 2 * L - 2
     dl = np.repeat(tf_mapping(v, kw, ada, z, c)[:, None], num_layers, axis=1)
     layer_psi = np.where(np.arange(num_layers) < (num_layers if cutoff is None else cutoff), psi, 1.0)
@@ -433,7 +445,7 @@ def tf_generator(v, kw, synthesis, z, c=None, psi=1.0, cutoff=None):
         ww = w[None] * s[:, None, None, :, None]
         if demodulate:
             ww = ww / np.sqrt((ww ** 2).sum(axis=(1, 2, 3)) + 1e-8)[:, None, None, None, :]
-        return upsample_conv_2d(x, ww) if up else conv2d_same(x, ww)
+        return upsample_conv_2d(x, ww, taps) if up else conv2d_same(x, ww)
 
     def layer(x, idx, scope, up=False):
         x = modulated(x, idx, scope, up)
@@ -455,9 +467,9 @@ def tf_generator(v, kw, synthesis, z, c=None, psi=1.0, cutoff=None):
         x = layer(x, res * 2 - 4, f"{R}x{R}/Conv1")
         if arch == "resnet":
             skip = v[f"synthesis/{R}x{R}/Skip/weight"]
-            x = (x + upsample_conv_2d(t, skip / math.sqrt(np.prod(skip.shape[:-1])))) / SQRT2
+            x = (x + upsample_conv_2d(t, skip / math.sqrt(np.prod(skip.shape[:-1])), taps)) / SQRT2
         if arch == "skip":
-            y = upsample_2d(y)
+            y = upsample_2d(y, taps)
         if arch == "skip" or res == L:
             y = torgb(x, y, res)
     return y
@@ -475,12 +487,12 @@ def minibatch_stddev(x, group, features):
 def tf_discriminator(v, kw, build, images, c=None):
     v = {k: np.asarray(x, np.float64) for k, x in v.items()}
     arch = "orig" if build == "D_stylegan" else kw.get("architecture", "resnet")
-    L, clamp = log2(kw["resolution"]), kw.get("conv_clamp")
+    L, clamp, taps = log2(kw["resolution"]), kw.get("conv_clamp"), fir_taps(kw)
 
     def conv(x, scope, down=False, act=True):
         w = v[f"{scope}/weight"]
         w = w / math.sqrt(np.prod(w.shape[:-1]))
-        x = conv_downsample_2d(x, w) if down else conv2d_same(x, w)
+        x = conv_downsample_2d(x, w, taps) if down else conv2d_same(x, w)
         return bias_act(x, v[f"{scope}/bias"], True, clamp) if act else x
 
     def fromrgb(x, img, res):
@@ -501,7 +513,7 @@ def tf_discriminator(v, kw, build, images, c=None):
         if arch == "resnet":
             x = (x + conv(t, f"{R}x{R}/Skip", down=True, act=False)) / SQRT2
         if arch == "skip":
-            y = downsample_2d(y)
+            y = downsample_2d(y, taps)
     if arch == "skip":
         x = fromrgb(x, y, 2)
     if mbstd_features(kw, build):

@@ -54,7 +54,8 @@ def _sha256(path: Path) -> str:
 
 def convert(src: str | os.PathLike, dest: str | os.PathLike) -> ConversionReport:
     """Convert an official pickle to our format; the source's name, format and sha256 go into the
-    file's metadata. Written atomically."""
+    file's metadata (and, from a stylegan2-ada-pytorch snapshot, `augment_p` and
+    `training_set_kwargs`). Written atomically."""
     src, dest = Path(src), Path(dest)
     if src.suffix == ".safetensors":
         raise NetworkFormatError(f"{src}: already a facegan .safetensors network; nothing to convert")
@@ -62,7 +63,8 @@ def convert(src: str | os.PathLike, dest: str | os.PathLike) -> ConversionReport
     digest = _sha256(src)
     order = [n for n in ("G", "D", "G_ema") if n in loaded.networks]
     save_networks(dest, {n: loaded.networks[n] for n in order}, loaded.config,
-                  metadata={"source": src.name, "source_format": loaded.format, "source_sha256": digest})
+                  metadata={**loaded.metadata, "source": src.name, "source_format": loaded.format,
+                            "source_sha256": digest})
     counts = {n: sum(p.numel() for p in loaded.networks[n].parameters()) for n in order}
     return ConversionReport(str(src), str(dest), loaded.format, loaded.config.arch, loaded.config.resolution,
                             describe(loaded.config), counts, digest)

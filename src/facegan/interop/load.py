@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError, FaceganError, NetworkFormatError
-from facegan.interop.stylegan2_pytorch import convert_snapshot, is_snapshot
+from facegan.interop.stylegan2_pytorch import convert_snapshot, is_snapshot, snapshot_metadata
 from facegan.interop.tf_network import build_func, is_tf_network_tuple
 from facegan.interop.unpickler import PersistentObject, TFNetwork, read_pickle
 from facegan.networks.config import NetworkConfig
@@ -96,7 +96,7 @@ def load_official(path: str | os.PathLike, names: Collection[str] = NETWORK_NAME
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
         raise NetworkFormatError(f"{path}: a malformed {FORMATS[family]} ({type(exc).__name__}: {exc})") from None
-    return LoadedNetworks(family, config, nets)
+    return LoadedNetworks(family, config, nets, snapshot_metadata(data) if family == "stylegan2-ada-pytorch" else {})
 
 
 def load_any(path: str | os.PathLike, names: Collection[str] = NETWORK_NAMES) -> LoadedNetworks:

@@ -14,6 +14,7 @@ networks are recognised and refused by name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -162,6 +163,22 @@ def discriminator_config(obj: PersistentObject, code: str = "stylegan2-ada-pytor
         resample_filter=tuple(bk.get("resample_filter", (1, 3, 3, 1))), d_mapping_layers=mk.get("num_layers", 8),
         d_mapping_lr_multiplier=mk.get("lr_multiplier", 0.01), mbstd_group_size=ek.get("mbstd_group_size", 4),
         mbstd_num_channels=ek.get("mbstd_num_channels", 1))
+
+
+def snapshot_metadata(data: dict) -> dict[str, str]:
+    """What else a snapshot records, as our file metadata: the ADA probability p of its augment_pipe
+    and its training_set_kwargs (plain values only)."""
+    meta: dict[str, str] = {}
+    pipe = data.get("augment_pipe")
+    if isinstance(pipe, PersistentObject):
+        p = _mapping(pipe.state.get("_buffers"), "augment_pipe").get("p")
+        if isinstance(p, torch.Tensor) and p.numel() == 1:
+            meta["augment_p"] = repr(float(p))
+    kwargs = data.get("training_set_kwargs")
+    if isinstance(kwargs, Mapping):
+        plain = {str(k): v for k, v in kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))}
+        meta["training_set_kwargs"] = json.dumps(plain, sort_keys=True)
+    return meta
 
 
 def convert_snapshot(data: dict, source: str, names: Collection[str] = NETWORK_NAMES):

@@ -86,6 +86,14 @@ def _check_fmaps(k: KwargReader, context: str) -> None:
                                  "fmap_base / 2^stage, which facegan's networks cannot express")
 
 
+def _resample_filter(k: KwargReader) -> tuple[int, ...]:
+    """`resample_kernel`: default [1,3,3,1]; None (given explicitly) means the box filter [1, 1]."""
+    k.ignore("resample_kernel")
+    if "resample_kernel" in k.kwargs and k.kwargs["resample_kernel"] is None:
+        return (1, 1)
+    return tuple(k("resample_kernel", [1, 3, 3, 1]))
+
+
 def generator_config(net: TFNetwork, context: str) -> dict[str, Any]:
     k = KwargReader(tf_kwargs(net, context), context)
     k.ignore(*_G_RUNTIME)
@@ -117,7 +125,7 @@ def generator_config(net: TFNetwork, context: str) -> dict[str, Any]:
         mapping_layer_features=None if hidden == w_dim else hidden,
         w_avg_beta=float(beta), channel_base=int(k("fmap_base", 16 << 10)) * 2, channel_max=int(k("fmap_max", 512)),
         num_fp16_res=int(k("num_fp16_res", 0)), conv_clamp=k("conv_clamp", None),
-        g_architecture=str(k("architecture", "skip")), resample_filter=tuple(k("resample_kernel", [1, 3, 3, 1])),
+        g_architecture=str(k("architecture", "skip")), resample_filter=_resample_filter(k),
         use_noise=bool(k("use_noise", True)))
     k.check_unknown()
     return cfg
@@ -132,7 +140,10 @@ def discriminator_config(net: TFNetwork, d_build: str, context: str) -> dict[str
     for name in ("use_pagan", "use_spectral_norm", "adaptive_dropout"):  # the ADA paper's comparison methods
         if k(name, False):
             raise NetworkFormatError(f"{context}: {name} (a comparison method of the ADA paper) is not supported")
-    k.ignore("pagan_num", "pagan_fade", "score_size", "score_max")
+    if k("score_max", 1) != 1:
+        raise NetworkFormatError(f"{context}: score_max {k('score_max')} (auxrot, a comparison method of the ADA "
+                                 "paper) is not supported")
+    k.ignore("pagan_num", "pagan_fade", "score_size")
     architecture, default_group = DISCRIMINATOR_BUILDS[d_build]
     group = k("mbstd_group_size", default_group)
     features = int(k("mbstd_num_features", 1))
@@ -150,7 +161,7 @@ def discriminator_config(net: TFNetwork, d_build: str, context: str) -> dict[str
         c_dim=int(k("label_size", 0)), resolution=int(k("resolution", 1024)), img_channels=int(k("num_channels", 3)),
         d_architecture=architecture or str(k("architecture", "resnet")), channel_base=fmap_base * 2,
         channel_max=fmap_max, num_fp16_res=int(k("num_fp16_res", 0)), conv_clamp=k("conv_clamp", None),
-        d_cmap_dim=None if cmap == nf1 else cmap, resample_filter=tuple(k("resample_kernel", [1, 3, 3, 1])),
+        d_cmap_dim=None if cmap == nf1 else cmap, resample_filter=_resample_filter(k),
         d_mapping_layers=int(k("mapping_layers", 0)), d_mapping_lr_multiplier=float(k("mapping_lrmul", 0.1)),
         mbstd_group_size=None if group is None else int(group), mbstd_num_channels=features)
     k.check_unknown()
