@@ -435,3 +435,16 @@ def test_cli_convert_prints_errors_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "HTML page" in err and "Traceback" not in err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_file_without_g_ema_gives_its_g(tmp_path):
+    from facegan.networks import save_networks
+
+    cfg = snapshot_config(c_dim=0)
+    G = randomize(build_generator(cfg), 7)
+    write_snapshot(tmp_path / "g-only.pkl", {"G": G}, sg2_init_kwargs(cfg), "")
+    save_networks(tmp_path / "g-only.safetensors", {"G": G}, cfg)
+    for path in (tmp_path / "g-only.pkl", tmp_path / "g-only.safetensors"):
+        assert_state_equal(facegan.load(path), G)
+        with pytest.raises(NetworkFormatError, match="holds no D network"):
+            facegan.load(path, which="D")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ def load_official(path: str | os.PathLike, names: Collection[str] = NETWORK_NAME
 
 def load_any(path: str | os.PathLike, names: Collection[str] = NETWORK_NAMES) -> LoadedNetworks:
     """The networks of any supported file (those of `names` it holds), recognised by its content."""
-    from facegan.networks.io import load_networks
+    from facegan.networks.io import load_networks, read_metadata
 
     path = Path(path)
     if not path.is_file():
@@ -109,7 +110,7 @@ def load_any(path: str | os.PathLike, names: Collection[str] = NETWORK_NAMES) ->
     with open(path, "rb") as f:
         head = f.read(16)
     if path.suffix == ".safetensors" or (len(head) >= 9 and head[8:9] == b"{"):  # safetensors: u64 size, JSON
-        if "G_ema" in names:
+        if "G_ema" in names and "G_ema" not in json.loads(read_metadata(path).get("networks", "[]")):
             names = {*names, "G"}
         nets, config, meta = load_networks(path, names=[n for n in NETWORK_NAMES if n in names])
         return LoadedNetworks("facegan", config, nets, dict(meta))
