@@ -19,9 +19,10 @@ import torch
 import facegan
 from facegan.errors import NetworkFormatError
 from facegan.generation import seeds_to_z
-from facegan.interop import convert, load_any
+from facegan.interop import convert, load_any, read_pickle
 from facegan.networks import StyleGAN2Config, build_discriminator, build_generator, read_metadata
 from interop_fixtures import (
+    BUILD_SRC,
     official_modules,
     persistent_tree,
     split_scopes,
@@ -112,13 +113,16 @@ def v1_reference(v, cfg, seeds, psi, cutoff, c=None):
 
 
 @pytest.mark.parametrize("name", ["v1_file", "v1_conditional_file"])
-def test_stylegan_v1_tf_pickle_loads_every_tensor(name, request):
+def test_stylegan_v1_tf_pickle_loads_every_tensor_without_running_its_source(name, request, tmp_path, monkeypatch):
     path, cfg, G, D, Gs, _ = request.getfixturevalue(name)
+    monkeypatch.chdir(tmp_path)  # each network's build_module_src would create a marker file here
     loaded = load_any(path)
     assert loaded.format == "stylegan-tf" and loaded.config == cfg
     assert_state_equal(loaded.networks["G_ema"], Gs)
     assert_state_equal(loaded.networks["G"], G)
     assert_state_equal(loaded.networks["D"], D)
+    assert read_pickle(path).obj[2].state["build_module_src"] == BUILD_SRC
+    assert not (tmp_path / f"{MARKER}_BY_BUILD_SRC").exists()
 
 
 def test_stylegan_v1_images_equal_the_official_computation(v1_file):

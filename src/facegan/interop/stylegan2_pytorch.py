@@ -33,13 +33,13 @@ _MAPPING_KEYS = {"num_layers", "embed_features", "layer_features", "activation",
 _SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
                    "use_noise", "activation", "fp16_channels_last", "fused_modconv_default"}
 _D_ARGS = ("c_dim", "img_resolution", "img_channels")
+_D_KEYS = {"architecture", "channel_base", "channel_max", "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs",
+           "mapping_kwargs", "epilogue_kwargs"}
 # Constructor defaults that differ between the two codes (stylegan2-ada-pytorch, stylegan3's copy).
 DEFAULTS = {
     "stylegan2-ada-pytorch": dict(w_avg_beta=0.995, num_fp16_res=0, g_conv_clamp=None, d_conv_clamp=None),
     "stylegan3": dict(w_avg_beta=0.998, num_fp16_res=4, g_conv_clamp=256, d_conv_clamp=256),
 }
-_D_KEYS = {"architecture", "channel_base", "channel_max", "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs",
-           "mapping_kwargs", "epilogue_kwargs"}
 
 
 def is_snapshot(obj: Any) -> bool:
