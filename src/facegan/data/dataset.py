@@ -148,7 +148,8 @@ class ImageDataset:
             raise DatasetError(f"{self.path}: {self.archive.names[raw_index]} is {hwc.shape[1]}x{hwc.shape[0]}x"
                                f"{hwc.shape[2]}, the first image {self.stored_resolution}x{self.stored_resolution}x"
                                f"{self.num_channels}; all images of an archive must match")
-        img = box_downsample(np.ascontiguousarray(hwc.transpose(2, 0, 1)), self.stored_resolution // self.resolution)
+        chw = np.array(hwc.transpose(2, 0, 1), order="C")  # a writable copy (decoded arrays are read-only)
+        img = box_downsample(chw, self.stored_resolution // self.resolution)
         if self._cached_bytes + img.nbytes <= self.cache_bytes:
             self._cache[raw_index] = img
             self._cached_bytes += img.nbytes
