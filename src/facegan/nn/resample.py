@@ -59,26 +59,25 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(N, C, H * up, W * up)
 
-    # Pad (or crop, for negative padding).
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # Pad (or crop, for negative padding). Equal non-negative padding on both sides of each axis is
+    # left to the convolution below, which saves a copy of x.
+    conv_padding = (0, 0)
+    if px0 == px1 >= 0 and py0 == py1 >= 0:
+        conv_padding = (py0, px0)
+    else:
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
-    # Convolve with the filter, depthwise.
-    f = f.to(device=x.device, dtype=x.dtype)
+    # Convolve with the filter, depthwise, computing only the pixels that downsampling keeps.
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        w = (f * gain).expand(C, 1, *f.shape)
-        x = F.conv2d(x, w, groups=C)
-    else:
-        g = gain ** 0.5
-        x = F.conv2d(x, (f * g).expand(C, 1, 1, f.shape[0]), groups=C)
-        x = F.conv2d(x, (f * g)[:, None].expand(C, 1, f.shape[0], 1), groups=C)
-
-    # Downsample by keeping every down-th pixel.
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+        w = (f * gain).to(device=x.device, dtype=x.dtype).expand(C, 1, *f.shape)
+        return F.conv2d(x, w, stride=down, padding=conv_padding, groups=C)
+    f = (f * gain ** 0.5).to(device=x.device, dtype=x.dtype)
+    x = F.conv2d(x, f.expand(C, 1, 1, f.shape[0]), stride=(1, down), padding=(0, conv_padding[1]), groups=C)
+    return F.conv2d(x, f[:, None].expand(C, 1, f.shape[0], 1), stride=(down, 1), padding=(conv_padding[0], 0),
+                    groups=C)
 
 
 def _filter_size(f: torch.Tensor) -> tuple[int, int]:
