@@ -87,11 +87,14 @@ class GeneratorBase(nn.Module):
         c = torch.as_tensor(np.broadcast_to(a, (n, self.c_dim)), dtype=torch.float32, device=device)
         return c
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def run(self, latents: np.ndarray | torch.Tensor, labels=None, truncation_psi: float = 0.7,
             truncation_cutoff: int | None = None, noise_mode: str = "const", batch_size: int = 8,
-            device: torch.device | str | None = None) -> np.ndarray:
-        """Fast mode: latents [N, z_dim] -> uint8 images [N, H, W, C], in minibatches, without gradients."""
+            device: torch.device | str | None = None, **synthesis_kwargs) -> np.ndarray:
+        """Fast mode: latents [N, z_dim] -> uint8 images [N, H, W, C], in minibatches, in inference mode.
+
+        `synthesis_kwargs` go to the synthesis network (e.g. `precision="bf16"` for StyleGAN2).
+        """
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         z = torch.as_tensor(np.asarray(latents) if not isinstance(latents, torch.Tensor) else latents,
@@ -108,7 +111,7 @@ class GeneratorBase(nn.Module):
                 zb = z[i:i + batch_size].to(device)
                 cb = None if c is None else c[i:i + batch_size]
                 img = self(zb, cb, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                           noise_mode=noise_mode)
+                           noise_mode=noise_mode, **synthesis_kwargs)
                 out.append(to_uint8(img))
         finally:
             self.train(was_training)

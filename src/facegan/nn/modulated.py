@@ -30,9 +30,9 @@ from facegan.nn.conv_resample import conv2d_resample
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """1 / sqrt(sum_{i,k} (styles[n,i] * weight[o,i,k])^2 + eps), shape [N, O], in fp32."""
-    wsq = weight.float().square().sum(dim=[2, 3])                  # [OI]
-    return (styles.float().square() @ wsq.t() + eps).rsqrt()        # [NO]
+    """1 / sqrt(sum_{i,k} (styles[n,i] * weight[o,i,k])^2 + eps), shape [N, O]."""
+    wsq = weight.square().sum(dim=[2, 3])                          # [OI]
+    return (styles.square() @ wsq.t() + eps).rsqrt()                # [NO]
 
 
 def modulated_conv2d(
@@ -54,12 +54,14 @@ def modulated_conv2d(
     if wi != I or styles.shape != (N, I):
         raise ValueError(f"modulated_conv2d: input {tuple(x.shape)}, weight {tuple(weight.shape)} and styles "
                          f"{tuple(styles.shape)} do not fit together")
-    styles = styles.float()
-    weight = weight.float()
+    # Styles, kernels and demodulation in fp32 (fp64 if given), whatever the activations' precision.
+    precise = torch.float64 if weight.dtype == torch.float64 else torch.float32
+    styles = styles.to(precise)
+    weight = weight.to(precise)
 
     # In reduced precision, pre-normalise the kernel and the styles so that the modulated kernel stays
     # far from overflow; demodulation removes the scale again (as stylegan2-ada-pytorch does for fp16).
-    if x.dtype != torch.float32 and demodulate:
+    if x.dtype in (torch.float16, torch.bfloat16) and demodulate:
         weight = weight * (1 / math.sqrt(I * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
