@@ -201,12 +201,10 @@ class Conv2dLayer(EqualizedConv2d):
         self.register_buffer("resample_filter", setup_filter(resample_filter))
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = self.scaled_weight(x.dtype)
-        x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, down=self.down, padding=self.padding,
-                            flip_weight=(self.up == 1))
+        x = conv2d_resample(x, self.scaled_weight(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
+                            padding=self.padding, flip_weight=(self.up == 1), bias=self.bias)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        b = None if self.bias is None else self.bias.to(x.dtype)
-        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, None, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", activation={self.activation}, up={self.up}, down={self.down}"

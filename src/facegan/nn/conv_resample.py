@@ -29,19 +29,22 @@ import torch.nn.functional as F
 from facegan.nn.resample import _filter_size, _parse_padding, upfirdn2d
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | tuple[int, int] = 0, groups: int = 1,
-          transpose: bool = False) -> torch.Tensor:
+def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, stride: int = 1,
+          padding: int | tuple[int, int] = 0, groups: int = 1, transpose: bool = False) -> torch.Tensor:
+    b = None if b is None else b.to(x.dtype)
     if transpose:
-        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
-    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+        return F.conv_transpose2d(x, w, b, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups)
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
-                    padding: int | Sequence[int] = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+                    padding: int | Sequence[int] = 0, groups: int = 1, flip_weight: bool = True,
+                    bias: torch.Tensor | None = None) -> torch.Tensor:
     """Convolve NCHW `x` with `w` [O, I/groups, kh, kw], resampling by `up` or `down` with filter `f`.
 
     `f` is a filter from `setup_filter` (needed when resampling); `padding` is (x0, x1, y0, y1), (x, y)
-    or one int, relative to the upsampled image. Up- and down-sampling at once is not supported.
+    or one int, relative to the upsampled image. `bias` [O] is added to the result, inside the last
+    convolution. Up- and down-sampling at once is not supported.
     """
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d_resample wants NCHW input and OIHW weights, got {tuple(x.shape)}, {tuple(w.shape)}")
@@ -56,8 +59,8 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         if not flip_weight:
             w = w.flip([2, 3])
         if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-            return _conv(x, w, padding=(py0, px0), groups=groups)
-        return _conv(F.pad(x, [px0, px1, py0, py1]), w, groups=groups)  # negative padding crops
+            return _conv(x, w, bias, padding=(py0, px0), groups=groups)
+        return _conv(F.pad(x, [px0, px1, py0, py1]), w, bias, groups=groups)  # negative padding crops
 
     fw, fh = _filter_size(f)
     if up > 1:
@@ -67,8 +70,8 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         py0 += (fh + up - 1) // 2
         py1 += (fh - up) // 2
         if kh == 1 and kw == 1:
-            x = _conv(x, w if flip_weight else w.flip([2, 3]), groups=groups)
-            return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up * up)
+            x = _conv(x, w if flip_weight else w.flip([2, 3]), groups=groups)  # bias after the filter
+            return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up * up, bias=bias)
         # The transposed convolution computes the true convolution of the zero-upsampled input over its
         # full support; what it produces beyond the padding is cropped (or zero-padded) by the filter step.
         if groups == 1:
@@ -85,7 +88,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         pxt = max(min(-px0, -px1), 0)  # crop what both sides would crop inside the transposed conv itself
         pyt = max(min(-py0, -py1), 0)
         x = _conv(x, wt, stride=up, padding=(pyt, pxt), groups=groups, transpose=True)
-        return upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up * up)
+        return upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up * up, bias=bias)
 
     # Downsampling.
     px0 += (fw - down + 1) // 2
@@ -96,6 +99,6 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         w = w.flip([2, 3])
     if kh == 1 and kw == 1:
         x = upfirdn2d(x, f, down=down, padding=(px0, px1, py0, py1))
-        return _conv(x, w, groups=groups)
+        return _conv(x, w, bias, groups=groups)
     x = upfirdn2d(x, f, padding=(px0, px1, py0, py1))
-    return _conv(x, w, stride=down, groups=groups)
+    return _conv(x, w, bias, stride=down, groups=groups)

@@ -66,38 +66,35 @@ def modulated_conv2d(
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     dcoefs = demodulation_coefficients(weight, styles) if demodulate else None  # [NO]
+    if noise is not None:
+        noise = (noise * gain if gain != 1 else noise).to(x.dtype)
+    # Without autograd the epilogue may overwrite the convolution's output instead of copying it.
+    inplace = not torch.is_grad_enabled()
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(N, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding, flip_weight=flip_weight)
-        out_scale = dcoefs * gain if demodulate else None
-        if out_scale is not None:
-            x = x * out_scale.to(x.dtype).reshape(N, -1, 1, 1)
-        elif gain != 1:
-            x = x * gain
+        scale = (dcoefs * gain if demodulate else torch.full([N, O], gain, device=x.device)).to(x.dtype)
+        scale = scale.reshape(N, O, 1, 1)
+        if bias is not None:  # x * scale + bias in one pass
+            x = torch.addcmul(bias.to(x.dtype).reshape(1, -1, 1, 1), x, scale)
+        else:
+            x = x.mul_(scale) if inplace else x * scale
         if noise is not None:
-            x = x + (noise * gain).to(x.dtype) if gain != 1 else x + noise.to(x.dtype)
-        if bias is not None:
-            x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
+            x = x.add_(noise) if inplace else x + noise
         return x
 
-    # Fused: every sample's kernel, one grouped convolution over the batch folded into channels.
+    # Fused: every sample's kernel, one grouped convolution over the batch folded into channels; the
+    # bias rides along in the (last) convolution.
     scale = styles.reshape(N, 1, I) * gain                                  # [N1I]
     if demodulate:
         scale = scale * dcoefs.reshape(N, O, 1)                             # [NOI]
     w = weight.unsqueeze(0) * scale.reshape(*scale.shape, 1, 1)             # [NOIkk]
     w = w.reshape(N * O, I, kh, kw).to(x.dtype)
-    b = None
-    if bias is not None and up == 1:  # the convolution adds it for free; with upsampling it comes after the filter
-        b = bias.to(x.dtype).repeat(N)
     x = x.reshape(1, N * I, *x.shape[2:])
-    if b is not None:
-        x = torch.nn.functional.conv2d(x, w if flip_weight else w.flip([2, 3]), b, padding=padding, groups=N)
-    else:
-        x = conv2d_resample(x, w, f=resample_filter, up=up, padding=padding, groups=N, flip_weight=flip_weight)
+    x = conv2d_resample(x, w, f=resample_filter, up=up, padding=padding, groups=N, flip_weight=flip_weight,
+                        bias=None if bias is None else bias.repeat(N))
     x = x.reshape(N, O, *x.shape[2:])
     if noise is not None:
-        x = x + (noise * gain).to(x.dtype) if gain != 1 else x + noise.to(x.dtype)
-    if bias is not None and b is None:
-        x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
+        x = x.add_(noise) if inplace else x + noise
     return x

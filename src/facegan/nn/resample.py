@@ -43,11 +43,12 @@ def _parse_padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padding: int | Sequence[int] = 0,
-              flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
+              flip_filter: bool = False, gain: float = 1.0, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Upsample, pad, FIR-filter and downsample a batch of NCHW images (see module docstring).
 
     `f` is a 2-D filter [fh, fw] or a 1-D separable filter [fw] (applied along both axes).
     `gain` multiplies the overall signal (use up**2 when upsampling to keep the mean).
+    `bias` [C], if given, is added to the result (inside the filtering convolution, at no extra cost).
     """
     assert x.ndim == 4, f"expected NCHW, got shape {tuple(x.shape)}"
     N, C, H, W = x.shape
@@ -71,13 +72,15 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
     # Convolve with the filter, depthwise, computing only the pixels that downsampling keeps.
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    if bias is not None:
+        bias = bias.to(x.dtype)
     if f.ndim == 2:
         w = (f * gain).to(device=x.device, dtype=x.dtype).expand(C, 1, *f.shape)
-        return F.conv2d(x, w, stride=down, padding=conv_padding, groups=C)
+        return F.conv2d(x, w, bias, stride=down, padding=conv_padding, groups=C)
     f = (f * gain ** 0.5).to(device=x.device, dtype=x.dtype)
     x = F.conv2d(x, f.expand(C, 1, 1, f.shape[0]), stride=(1, down), padding=(0, conv_padding[1]), groups=C)
-    return F.conv2d(x, f[:, None].expand(C, 1, f.shape[0], 1), stride=(down, 1), padding=(conv_padding[0], 0),
-                    groups=C)
+    return F.conv2d(x, f[:, None].expand(C, 1, f.shape[0], 1), bias, stride=(down, 1),
+                    padding=(conv_padding[0], 0), groups=C)
 
 
 def _filter_size(f: torch.Tensor) -> tuple[int, int]:
