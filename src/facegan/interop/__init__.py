@@ -1,30 +1,19 @@
-"""Network files in and out: our `.safetensors` format and the official NVIDIA files.
+"""Network files in: our `.safetensors` format and the official NVIDIA files.
 
-`load_network(path)` returns a ready generator from any supported file.
+    load_network(path)        a ready network (G_ema, G or D) from any supported file (= facegan.load)
+    load_any(path)            the networks in the file, its config and format
+    convert(src, dest)        an official pickle -> our .safetensors (G, D and G_ema, with provenance)
+    read_pickle(path)         the restricted unpickler itself: what a network pickle holds
+
+Supported official files: StyleGAN (v1) TensorFlow pickles, StyleGAN2 and StyleGAN2-ADA TensorFlow
+pickles, stylegan2-ada-pytorch network pickles (docs/pretrained.md). They are read with a restricted
+unpickler (`facegan.interop.unpickler`): nothing in the file is executed, and a pickle that asks for
+anything outside its format's allow-list is refused with an UnsafePickleError naming it.
 """
 
-from __future__ import annotations
+from facegan.interop.convert import ConversionReport, convert
+from facegan.interop.load import FORMATS, LoadedNetworks, load_any, load_network, load_official
+from facegan.interop.unpickler import PickleContents, read_pickle
 
-import os
-from pathlib import Path
-
-import torch
-
-from facegan.errors import NetworkFormatError
-
-
-def load_network(path: str | os.PathLike, device: torch.device | str = "cpu", which: str = "G_ema"):
-    """Load one network (`G_ema`, falling back to `G`; or `G`/`D` explicitly) from a supported file."""
-    from facegan.networks.io import load_networks
-
-    path = Path(path)
-    if not path.exists():
-        raise NetworkFormatError(f"{path}: no such file")
-    if path.suffix == ".safetensors":
-        names = ("G_ema", "G") if which == "G_ema" else (which,)
-        nets, _, _ = load_networks(path, names=names, device=device)
-        for name in names:
-            if name in nets:
-                return nets[name]
-        raise NetworkFormatError(f"{path}: holds no {' or '.join(names)} network")
-    raise NetworkFormatError(f"{path}: unsupported network file (expected .safetensors)")
+__all__ = ["FORMATS", "ConversionReport", "LoadedNetworks", "PickleContents", "convert", "load_any", "load_network",
+           "load_official", "read_pickle"]

@@ -1,8 +1,7 @@
 """The networks: StyleGAN (v1), StyleGAN2 and DCGAN, each built from a typed config.
 
-    >>> from facegan.networks import DCGANConfig, build_generator, stylegan2_preset
+    >>> from facegan.networks import DCGANConfig, build_generator
     >>> G = build_generator(DCGANConfig(resolution=64))
-    >>> G2 = build_generator(stylegan2_preset("stylegan2-config-f", resolution=1024))
 """
 
 from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
@@ -17,21 +16,31 @@ from facegan.networks.config import (
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
-from facegan.networks.stylegan2 import Discriminator as StyleGAN2Discriminator
-from facegan.networks.stylegan2 import Generator as StyleGAN2Generator
-from facegan.networks.stylegan2 import StyleGAN2Config
-from facegan.networks.stylegan2_presets import resolve_preset, stylegan2_preset
+from facegan.networks.stylegan import (
+    STYLEGAN_PRESETS,
+    StyleGANConfig,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+    stylegan_preset,
+)
+from facegan.networks.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
+from facegan.networks.stylegan2_presets import STYLEGAN2_SPECS, StyleGAN2Spec, stylegan2_preset, stylegan2_spec
 
 __all__ = [
     "NOISE_MODES",
+    "STYLEGAN_PRESETS",
     "DCGANConfig",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "GeneratorBase",
     "NetworkConfig",
+    "STYLEGAN2_SPECS",
     "StyleGAN2Config",
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
+    "StyleGAN2Spec",
+    "stylegan2_preset",
+    "stylegan2_spec",
     "architectures",
     "build_discriminator",
     "build_generator",
@@ -42,8 +51,10 @@ __all__ = [
     "read_config",
     "read_metadata",
     "register_architecture",
-    "resolve_preset",
     "save_networks",
-    "stylegan2_preset",
+    "StyleGANConfig",
+    "StyleGANDiscriminator",
+    "StyleGANGenerator",
+    "stylegan_preset",
     "truncate",
 ]

@@ -29,7 +29,8 @@ class MinibatchStd(nn.Module):
             G -= 1
         F = self.num_channels
         c = C // F
-        y = x.float().reshape(G, -1, F, c, H, W)    # [GnFcHW] split the batch into groups
+        dtype = torch.promote_types(x.dtype, torch.float32)  # at least fp32 under autocast
+        y = x.to(dtype).reshape(G, -1, F, c, H, W)  # [GnFcHW] split the batch into groups
         y = y - y.mean(dim=0)                        # [GnFcHW] subtract the group mean
         y = y.square().mean(dim=0)                   # [nFcHW]  variance over the group
         y = (y + 1e-8).sqrt()                        # [nFcHW]  standard deviation

@@ -43,12 +43,11 @@ def _parse_padding(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padding: int | Sequence[int] = 0,
-              flip_filter: bool = False, gain: float = 1.0, bias: torch.Tensor | None = None) -> torch.Tensor:
+              flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
     """Upsample, pad, FIR-filter and downsample a batch of NCHW images (see module docstring).
 
     `f` is a 2-D filter [fh, fw] or a 1-D separable filter [fw] (applied along both axes).
     `gain` multiplies the overall signal (use up**2 when upsampling to keep the mean).
-    `bias` [C], if given, is added to the result (inside the filtering convolution, at no extra cost).
     """
     assert x.ndim == 4, f"expected NCHW, got shape {tuple(x.shape)}"
     N, C, H, W = x.shape
@@ -60,8 +59,8 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(N, C, H * up, W * up)
 
-    # Pad (or crop, for negative padding). Equal non-negative padding on both sides of each axis is
-    # left to the convolution below, which saves a copy of x.
+    # Pad (or crop, for negative padding). Symmetric non-negative padding is left to the convolution,
+    # which pads without materialising a padded copy.
     conv_padding = (0, 0)
     if px0 == px1 >= 0 and py0 == py1 >= 0:
         conv_padding = (py0, px0)
@@ -69,18 +68,22 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1, padd
         x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
         x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
-    # Convolve with the filter, depthwise, computing only the pixels that downsampling keeps.
+    # Convolve with the filter, depthwise.
+    f = f.to(device=x.device, dtype=x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
-    if bias is not None:
-        bias = bias.to(x.dtype)
     if f.ndim == 2:
-        w = (f * gain).to(device=x.device, dtype=x.dtype).expand(C, 1, *f.shape)
-        return F.conv2d(x, w, bias, stride=down, padding=conv_padding, groups=C)
-    f = (f * gain ** 0.5).to(device=x.device, dtype=x.dtype)
-    x = F.conv2d(x, f.expand(C, 1, 1, f.shape[0]), stride=(1, down), padding=(0, conv_padding[1]), groups=C)
-    return F.conv2d(x, f[:, None].expand(C, 1, f.shape[0], 1), bias, stride=(down, 1),
-                    padding=(conv_padding[0], 0), groups=C)
+        w = (f * gain).expand(C, 1, *f.shape)
+        x = F.conv2d(x, w, groups=C, padding=conv_padding)
+    else:
+        g = gain ** 0.5
+        x = F.conv2d(x, (f * g).expand(C, 1, 1, f.shape[0]), groups=C, padding=(0, conv_padding[1]))
+        x = F.conv2d(x, (f * g)[:, None].expand(C, 1, f.shape[0], 1), groups=C, padding=(conv_padding[0], 0))
+
+    # Downsample by keeping every down-th pixel.
+    if down > 1:
+        x = x[:, :, ::down, ::down]
+    return x
 
 
 def _filter_size(f: torch.Tensor) -> tuple[int, int]:

@@ -1,0 +1,61 @@
+"""`facegan dataset create|info`: thin layer over facegan.data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facegan.data.transforms import RESIZE_FILTERS, TRANSFORMS
+
+
+@click.group()
+def dataset() -> None:
+    """Create training archives from photos and inspect them."""
+
+
+@dataset.command()
+@click.option("--source", required=True, metavar="SRC",
+              help="Folder, zip, CelebA folder, *_lmdb folder, cifar-10-python.tar.gz or builtin:lfw-subset.")
+@click.option("--dest", required=True, metavar="OUT", help="OUT.zip, or a new/empty folder.")
+@click.option("--resolution", type=int, default=None, help="Output side, a power of two (default: input size).")
+@click.option("--transform", type=click.Choice(TRANSFORMS), default=None,
+              help="Crop to a square (default: none; CelebA sources: celeba).")
+@click.option("--resize-filter", type=click.Choice(RESIZE_FILTERS), default="lanczos", show_default=True,
+              help="box reproduces the paper's FFHQ-256 FIDs.")
+@click.option("--height", type=int, default=None, help="Picture height inside the square (center-crop-wide).")
+@click.option("--max-images", type=int, default=None, help="Use at most this many source files.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="1 = grayscale, 3 = RGB (default: 3; 1 for grayscale builtin sets).")
+@click.option("--labels", type=click.Choice(["auto", "none", "attributes"]), default="auto", show_default=True,
+              help="auto carries class labels/dataset.json; attributes = CelebA's 40 attributes.")
+@click.option("--max-upscale", type=float, default=2.0, show_default=True,
+              help="Skip images that would be enlarged more than this.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def create(source, dest, resolution, transform, resize_filter, height, max_images, channels, labels, max_upscale,
+           quiet) -> None:
+    """Convert photos into a training archive (stylegan2-ada-pytorch layout)."""
+    from facegan.data.create import CreateOptions, create_dataset, report_path
+
+    opts = CreateOptions(source=source, dest=dest, resolution=resolution, transform=transform,
+                         resize_filter=resize_filter, height=height, max_images=max_images,
+                         channels=int(channels) if channels else None, labels=labels, max_upscale=max_upscale,
+                         progress=not quiet)
+    report = create_dataset(opts)
+    click.echo(report.summary())
+    click.echo(f"report: {report_path(dest)}")
+
+
+@dataset.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--preview", type=click.Path(path_type=Path), default=None,
+              help="Where to write the preview grid (default: PATH.preview.png).")
+@click.option("--count", type=int, default=64, show_default=True, help="Images in the preview.")
+def info(path: Path, preview: Path | None, count: int) -> None:
+    """Print what an archive holds and write a preview grid."""
+    from facegan.data.info import dataset_info, write_preview
+
+    click.echo(dataset_info(path).summary())
+    preview = preview or path.with_name(path.name + ".preview.png")
+    n = write_preview(path, preview, count=count)
+    click.echo(f"  preview:    {preview} ({n} images)")

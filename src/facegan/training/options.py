@@ -1,0 +1,157 @@
+"""Training options: one frozen dataclass holding everything a run needs, written to options.json.
+
+`resolve_options(data, arch, cfg, **overrides)` starts from a named preset with the official values
+(presets.py), fills what depends on the dataset (resolution, channels, labels) and applies the
+user's overrides, checking each one: an option that does not apply to the chosen architecture or
+loss is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from facegan.errors import ConfigError
+from facegan.networks.config import NetworkConfig, config_from_dict
+
+LOSSES = ("logistic", "wgan-gp", "bce")
+AUGMENTS = ("noaug", "ada", "fixed")
+PRECISIONS = ("fp32", "mixed", "bf16")
+
+
+@dataclass(frozen=True)
+class ProgressiveOptions:
+    """StyleGAN (v1) progressive growing, as the official training_schedule."""
+
+    initial_resolution: int = 8                      # lod_initial_resolution
+    training_kimg: float = 600                        # lod_training_kimg: stable phase per resolution
+    transition_kimg: float = 600                      # lod_transition_kimg: fade-in per resolution
+    minibatch_base: int = 32                          # Global minibatch where the dict says nothing.
+    minibatch_dict: dict[int, int] = field(default_factory=dict)  # Resolution -> global minibatch.
+    lr_base: float = 0.001                            # G_lrate_base = D_lrate_base
+    lr_dict: dict[int, float] = field(default_factory=dict)  # Resolution -> learning rate.
+    minibatch_repeats: int = 4                        # Schedule re-evaluated every N minibatches.
+    reset_optimizer_on_lod_change: bool = True        # reset_opt_for_new_lod
+    tick_kimg_dict: dict[int, float] = field(default_factory=lambda: {
+        4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20})
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    # What and where.
+    data: str                                # Dataset archive (zip or folder).
+    outdir: str = "runs"                     # Parent folder of run directories.
+    arch: str = "stylegan2"                  # stylegan, stylegan2 or dcgan.
+    cfg: str = "auto"                        # Preset name (presets.py).
+    network: dict[str, Any] = field(default_factory=dict)  # The network config (NetworkConfig.to_dict()).
+    # Data.
+    resolution: int = 0                      # Training resolution (the archive's).
+    mirror: bool = False                     # x-flips double the dataset.
+    cond: bool = False                       # Condition on the dataset's labels.
+    max_images: int | None = None            # Use a seeded random subset.
+    workers: int = 2                         # DataLoader worker processes.
+    # Length and cadence.
+    kimg: float = 25000                      # Thousands of real images to show.
+    batch: int = 32                          # Global batch size (all processes together).
+    batch_gpu: int = 4                       # Samples per process per accumulation round.
+    tick_kimg: float = 4                     # Progress line every N kimg (v1: per resolution).
+    snap: int = 50                           # Snapshot (images, checkpoint, metrics) every N ticks.
+    keep_checkpoints: int = 3                # Keep the last N checkpoints.
+    seed: int = 0                            # Global seed.
+    # Optimisation.
+    lr_g: float = 0.002
+    lr_d: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    # Loss and regularisation.
+    loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce.
+    r1_gamma: float = 10.0                   # R1 weight (logistic).
+    d_reg_interval: int | None = 16          # Lazy R1 every N minibatches, None = every step (v1).
+    pl_weight: float = 2.0                   # Path-length regularisation weight (StyleGAN2), 0 = off.
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    g_reg_interval: int | None = 4           # Lazy PL every N minibatches.
+    wgan_lambda: float = 10.0                # WGAN-GP gradient penalty weight.
+    wgan_epsilon: float = 0.001              # WGAN-GP drift term.
+    wgan_target: float = 1.0
+    style_mixing_prob: float = 0.9           # Style-mixing regularisation.
+    # EMA generator.
+    ema_kimg: float = 10.0                   # Half-life of G_ema in thousands of images, 0 = G_ema is G.
+    ema_rampup: float | None = None          # Ramp-up (fraction of images shown), None = off.
+    # Augmentation.
+    aug: str = "noaug"                       # noaug, ada or fixed.
+    augpipe: str = "bgc"                     # Augmentation pipeline preset.
+    aug_p: float = 0.0                       # Fixed probability (aug=fixed) or starting p (ada).
+    ada_target: float = 0.6                  # ADA target for E[sign(D(real))].
+    ada_interval: int = 4                    # Adjust p every N minibatches.
+    ada_kimg: float = 500                    # p can move by 1 in this many kimg.
+    # Progressive growing (StyleGAN v1).
+    progressive: ProgressiveOptions | None = None
+    # Numerics and devices.
+    precision: str = "fp32"                  # fp32, mixed (official fp16 layers on CUDA) or bf16 (autocast).
+    allow_tf32: bool = False                 # TF32 matmul/conv on Ampere+ GPUs.
+    channels_last: bool = False
+    device: str = "auto"
+    # Metrics at snapshots.
+    metrics: tuple[str, ...] = ()
+    # Resume / fine-tune.
+    resume: str | None = None                # Run dir or checkpoint to continue, or a network to fine-tune.
+    # Robustness.
+    max_nonfinite_steps: int = 10            # Stop after this many consecutive non-finite losses.
+    description: str = ""                    # Extra run-dir name suffix.
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("stylegan", "stylegan2", "dcgan"):
+            raise ConfigError(f"--arch must be stylegan, stylegan2 or dcgan, got {self.arch!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.aug not in AUGMENTS:
+            raise ConfigError(f"--aug must be one of {AUGMENTS}, got {self.aug!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch < 1 or self.batch_gpu < 1 or self.batch % self.batch_gpu:
+            raise ConfigError(f"--batch ({self.batch}) must be a positive multiple of --batch-gpu ({self.batch_gpu})")
+        if self.kimg <= 0 or self.tick_kimg <= 0 or self.snap < 1:
+            raise ConfigError("--kimg and --tick must be positive and --snap >= 1")
+        if not 0 <= self.style_mixing_prob <= 1:
+            raise ConfigError("style_mixing_prob must be in [0, 1]")
+        if not 0 <= self.aug_p <= 1:
+            raise ConfigError("--p must be in [0, 1]")
+        if self.arch == "dcgan" and self.loss != "bce":
+            raise ConfigError("DCGAN trains with the BCE loss of the tutorial")
+        if self.arch != "dcgan" and self.loss == "bce":
+            raise ConfigError("the BCE loss is DCGAN's; StyleGAN networks use logistic or wgan-gp")
+        if self.arch == "dcgan" and (self.cond or self.aug != "noaug"):
+            raise ConfigError("DCGAN supports neither --cond nor augmentation")
+        if self.progressive is not None and self.arch != "stylegan":
+            raise ConfigError("progressive growing applies to StyleGAN (v1) only")
+        if self.keep_checkpoints < 1:
+            raise ConfigError("keep_checkpoints must be >= 1")
+
+    @property
+    def network_config(self) -> NetworkConfig:
+        return config_from_dict(self.network)
+
+    def replace(self, **changes: Any) -> TrainingOptions:
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {unknown}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
+
+    @staticmethod
+    def from_json(text: str) -> TrainingOptions:
+        d = json.loads(text)
+        prog = d.pop("progressive", None)
+        if prog is not None:
+            for key in ("minibatch_dict", "lr_dict", "tick_kimg_dict"):
+                prog[key] = {int(k): v for k, v in prog[key].items()}
+            d["progressive"] = ProgressiveOptions(**prog)
+        d["betas"] = tuple(d["betas"])
+        d["metrics"] = tuple(d.get("metrics", ()))
+        return TrainingOptions(**d)
