@@ -66,6 +66,18 @@ def test_mapping_gives_ws_and_synthesis_consumes_them():
     torch.testing.assert_close(G.synthesis(ws), G(z))
 
 
+def test_ws_are_a_tensor_of_their_own_that_style_mixing_can_write_into():
+    """The official idiom (stylegan2-ada-pytorch's loss and style_mixing.py) assigns into ws in place."""
+    G = build_generator(tiny()).eval()
+    z = torch.randn(2, 32)
+    ws = G.mapping(z, None)
+    other = G.mapping(torch.randn(2, 32), None)
+    ws[:, 4:] = other[:, 4:]
+    torch.testing.assert_close(ws[:, 4:], other[:, 4:])
+    torch.testing.assert_close(ws[:, :4], G.mapping(z, None)[:, :4])
+    assert not torch.equal(ws[:, 0], ws[:, 4])
+
+
 def test_truncation_cutoff_none_truncates_every_layer():
     G = build_generator(tiny()).eval()
     with torch.no_grad():

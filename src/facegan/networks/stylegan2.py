@@ -217,7 +217,8 @@ class MappingNetwork(nn.Module):
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is None:
             return x
-        x = x.unsqueeze(1).expand(-1, self.num_ws, -1)
+        # A copy per layer (as the official `repeat`), not a broadcast view: callers mix styles in place.
+        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if isinstance(truncation_psi, (int, float)) and truncation_psi == 1 and truncation_cutoff is None:
             return x
         return truncate(x, self.w_avg, truncation_psi, truncation_cutoff)
