@@ -113,7 +113,8 @@ def real_features(opts: MetricOptions, kind: str, resolution: int, max_items: in
     num = len(ds) if max_items is None else min(len(ds), max_items)
     if opts.num_real is not None:
         num = min(num, opts.num_real)
-    path = cache_dir() / "metrics" / f"{Path(opts.data).stem}-{kind}-{_cache_key(opts, kind, resolution, num, capture_all)}.npz"
+    key = _cache_key(opts, kind, resolution, num, capture_all)
+    path = cache_dir() / "metrics" / f"{Path(opts.data).stem}-{kind}-{key}.npz"
     if opts.cache and path.is_file():
         with np.load(path) as data:
             return data["mean"], data["cov"], (data["features"] if capture_all else None)

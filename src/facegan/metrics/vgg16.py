@@ -82,7 +82,8 @@ class LPIPS(nn.Module):
         for i, c in enumerate(LPIPS_CHANNELS):
             w = lin[f"lin{i}.model.1.weight"]
             if tuple(w.shape) != (1, c, 1, 1):
-                raise MetricError(f"LPIPS weight lin{i}.model.1.weight has shape {tuple(w.shape)}, expected (1, {c}, 1, 1)")
+                raise MetricError(f"LPIPS weight lin{i}.model.1.weight has shape {tuple(w.shape)}, "
+                                  f"expected (1, {c}, 1, 1)")
             self.register_buffer(f"lin{i}", w.float().clone())
 
     def embed(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -1,11 +1,11 @@
 """The weight files of the feature networks: found on disk, in the cache, or downloaded.
 
-| name | file | what | licence |
-| --- | --- | --- | --- |
-| inception | `pt_inception-2015-12-05-6726825d.pth` | the FID Inception-v3 (TF 2015-12-05 graph) as a PyTorch state dict (pytorch-fid) | Apache 2.0 |
-| inception-nvidia | `inception-2015-12-05.pt` | the same network as NVIDIA's TorchScript file (opt-in: loading runs TorchScript) | Apache 2.0 |
-| vgg16 | `vgg16-397923af.pth` | torchvision's ImageNet VGG-16 state dict | CC BY 4.0 |
-| lpips | `vgg.pth` | LPIPS v0.1 linear layers for VGG (richzhang/PerceptualSimilarity) | BSD 2-Clause |
+- `inception`: `pt_inception-2015-12-05-6726825d.pth`, the FID Inception-v3 (TF 2015-12-05 graph)
+  as a PyTorch state dict (pytorch-fid); Apache 2.0.
+- `inception-nvidia`: `inception-2015-12-05.pt`, the same network as NVIDIA's TorchScript file
+  (opt-in: loading runs TorchScript); Apache 2.0.
+- `vgg16`: `vgg16-397923af.pth`, torchvision's ImageNet VGG-16 state dict; CC BY 4.0.
+- `lpips`: `vgg.pth`, LPIPS v0.1 linear layers for VGG (richzhang/PerceptualSimilarity); BSD 2-Clause.
 
 Search order: the explicit path given (`--inception PATH`, ...), then the cache folder
 (`$FACEGAN_CACHE`, default `~/.cache/facegan`), then a download to the cache when online
