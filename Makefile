@@ -7,11 +7,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.facegan-installed
 DEMO   ?= demo
+DEMO_KIMG ?= 20
 
 .PHONY: demo test test-fast lint bench clean help
 
 help:
-	@echo "make demo       build the demo dataset (and, as the project grows, train and generate)"
+	@echo "make demo       build a face dataset, train a small StyleGAN2 on the CPU, generate samples"
 	@echo "make test       run the whole test suite"
 	@echo "make test-fast  the suite without the slow and browser tests"
 	@echo "make lint       ruff over src, tests and benchmarks"
@@ -41,9 +42,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 
 demo: $(STAMP)
-	$(PY) -m facegan dataset create --source builtin:lfw-subset --dest $(DEMO)/lfw-subset.zip --resolution 32
-	$(PY) -m facegan dataset info $(DEMO)/lfw-subset.zip --preview $(DEMO)/lfw-subset-preview.png
-	@echo "demo: dataset $(DEMO)/lfw-subset.zip, preview $(DEMO)/lfw-subset-preview.png"
+	scripts/demo.sh $(PY) $(DEMO) $(DEMO_KIMG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -73,11 +73,15 @@ def official_modules():
                 sys.modules[n] = m
 
 
+# What a TF network's build_module_src holds in the fixtures: code that leaves a marker if it runs.
+BUILD_SRC = "import os\nos.system('touch PWNED_BY_BUILD_SRC')\n"
+
+
 def tf_network(name: str, build_func: str, variables: dict, static_kwargs: dict, version: int,
                components: dict | None = None) -> _Network:
     return _Network({
         "version": version, "name": name, "static_kwargs": dict(static_kwargs), "components": components or {},
-        "build_module_src": "import os\nos.system('touch PWNED_BY_BUILD_SRC')\n", "build_func_name": build_func,
+        "build_module_src": BUILD_SRC, "build_func_name": build_func,
         "variables": [(k, np.asarray(v, dtype=np.float32)) for k, v in variables.items()]})
 
 

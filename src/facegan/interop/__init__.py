@@ -1,14 +1,19 @@
-"""Network files in and out: our `.safetensors` format and the official NVIDIA files.
+"""Network files in: our `.safetensors` format and the official NVIDIA files.
 
-    load_network(path)        a ready generator (G_ema) from any supported file
-    load_any(path)            every network in the file, its config and format
-    convert(src, dest)        an official pickle -> our .safetensors (G, D and G_ema)
+    load_network(path)        a ready network (G_ema, G or D) from any supported file (= facegan.load)
+    load_any(path)            the networks in the file, its config and format
+    convert(src, dest)        an official pickle -> our .safetensors (G, D and G_ema, with provenance)
+    read_pickle(path)         the restricted unpickler itself: what a network pickle holds
 
-Official pickles are read with a restricted unpickler (`facegan.interop.unpickler`): nothing in
-the file is executed, and a pickle that asks for anything outside the formats is refused.
+Supported official files: StyleGAN (v1) TensorFlow pickles, StyleGAN2 and StyleGAN2-ADA TensorFlow
+pickles, stylegan2-ada-pytorch network pickles (docs/pretrained.md). They are read with a restricted
+unpickler (`facegan.interop.unpickler`): nothing in the file is executed, and a pickle that asks for
+anything outside its format's allow-list is refused with an UnsafePickleError naming it.
 """
 
 from facegan.interop.convert import ConversionReport, convert
 from facegan.interop.load import FORMATS, LoadedNetworks, load_any, load_network, load_official
+from facegan.interop.unpickler import PickleContents, read_pickle
 
-__all__ = ["FORMATS", "ConversionReport", "LoadedNetworks", "convert", "load_any", "load_network", "load_official"]
+__all__ = ["FORMATS", "ConversionReport", "LoadedNetworks", "PickleContents", "convert", "load_any", "load_network",
+           "load_official", "read_pickle"]

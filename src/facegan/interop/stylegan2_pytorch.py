@@ -1,61 +1,94 @@
-"""stylegan2-ada-pytorch (and stylegan3's StyleGAN2) network snapshots -> our StyleGAN2 networks.
+"""stylegan2-ada-pytorch network pickles (and stylegan3's StyleGAN2) -> our StyleGAN2 networks.
 
-A snapshot `network-snapshot-*.pkl` is a dict {'G', 'D', 'G_ema', 'augment_pipe',
-'training_set_kwargs'} whose networks are persistent objects: their class's source code, class
-name and `__dict__`. The restricted unpickler keeps the `__dict__` (never the code); this module
-walks its `_parameters`, `_buffers` and `_modules` into a flat state dict, whose names are ours
-too, and reads the constructor arguments (`_init_kwargs`) into a StyleGAN2Config.
+A snapshot `network-snapshot-*.pkl` (and every pretrained pickle of stylegan2-ada-pytorch) is a
+dict {'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs'} whose networks are persistent
+objects: their class's source code, class name and `__dict__`. The restricted unpickler keeps the
+`__dict__` (never the code); this module walks its `_parameters`, `_buffers` and `_modules` into a
+flat state dict, whose names are ours too, and reads the constructor arguments (`_init_kwargs`)
+into a StyleGAN2Config.
+
+stylegan3's `training.networks_stylegan2.Generator` (its `--cfg=stylegan2`) takes the synthesis
+arguments flat instead of in `synthesis_kwargs`; both spellings are read. StyleGAN3 ('T'/'R')
+networks are recognised and refused by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
 
 from facegan.errors import NetworkFormatError
 from facegan.interop.unpickler import PersistentObject
-from facegan.networks.io import load_state_strict
+from facegan.networks.io import NETWORK_NAMES, load_state_strict
 from facegan.networks.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
-SUPPORTED_CLASSES = {"Generator", "Discriminator"}
+MAX_DEPTH = 16  # the module tree of a StyleGAN2 network is 5 deep (D.b4.mbstd ..., G.synthesis.b64.conv0.affine)
+NETWORK_CLASS = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
+
+_G_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+_MAPPING_KEYS = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta"}
+_SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
+                   "use_noise", "activation", "fp16_channels_last", "fused_modconv_default"}
+_D_ARGS = ("c_dim", "img_resolution", "img_channels")
+_D_KEYS = {"architecture", "channel_base", "channel_max", "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs",
+           "mapping_kwargs", "epilogue_kwargs"}
+# Constructor defaults that differ between the two codes (stylegan2-ada-pytorch, stylegan3's copy).
+DEFAULTS = {
+    "stylegan2-ada-pytorch": dict(w_avg_beta=0.995, num_fp16_res=0, g_conv_clamp=None, d_conv_clamp=None),
+    "stylegan3": dict(w_avg_beta=0.998, num_fp16_res=4, g_conv_clamp=256, d_conv_clamp=256),
+}
 
 
 def is_snapshot(obj: Any) -> bool:
-    return isinstance(obj, dict) and any(isinstance(obj.get(k), PersistentObject) for k in ("G", "D", "G_ema"))
+    return isinstance(obj, dict) and any(isinstance(obj.get(k), PersistentObject) for k in NETWORK_CLASS)
 
 
-def flat_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, torch.Tensor]:
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise NetworkFormatError(f"{where}: expected a dict, found {type(value).__name__}")
+    return dict(value)
+
+
+def flat_state_dict(obj: PersistentObject, prefix: str = "", depth: int = 0) -> dict[str, torch.Tensor]:
     """Parameters and persistent buffers of a recorded module tree, with dotted names."""
+    where = prefix.rstrip(".") or obj.class_name
+    if depth > MAX_DEPTH:
+        raise NetworkFormatError(f"{where}: the module tree nests too deeply (or contains itself)")
     state = obj.state
-    if not isinstance(state, Mapping):
-        raise NetworkFormatError(f"{obj.class_name}: recorded state is not a dict")
     out: dict[str, torch.Tensor] = {}
-    non_persistent = set(state.get("_non_persistent_buffers_set") or ())
+    non_persistent = state.get("_non_persistent_buffers_set") or ()
+    if not isinstance(non_persistent, (set, frozenset, list, tuple)):
+        raise NetworkFormatError(f"{where}: malformed module record")
     for kind in ("_parameters", "_buffers"):
-        for name, tensor in (state.get(kind) or {}).items():
+        for name, tensor in _mapping(state.get(kind), f"{where} {kind}").items():
             if tensor is None or (kind == "_buffers" and name in non_persistent):
                 continue
             if not isinstance(tensor, torch.Tensor):
                 raise NetworkFormatError(f"{prefix}{name}: not a tensor")
-            out[prefix + name] = tensor.detach()
-    for name, child in (state.get("_modules") or {}).items():
+            out[prefix + str(name)] = tensor.detach()
+    for name, child in _mapping(state.get("_modules"), f"{where} _modules").items():
         if child is None:
             continue
         if not isinstance(child, PersistentObject):
             raise NetworkFormatError(f"{prefix}{name}: a module the snapshot format does not use")
-        out.update(flat_state_dict(child, f"{prefix}{name}."))
+        out.update(flat_state_dict(child, f"{prefix}{name}.", depth + 1))
     return out
 
 
-def _kwargs(obj: PersistentObject, positional: tuple[str, ...]) -> dict[str, Any]:
-    state = obj.state
-    args = tuple(state.get("_init_args") or ())
-    kwargs = dict(state.get("_init_kwargs") or {})
-    if len(args) > len(positional):
-        raise NetworkFormatError(f"{obj.class_name}: unexpected positional constructor arguments")
+def _kwargs(obj: PersistentObject, positional: tuple[str, ...], where: str) -> dict[str, Any]:
+    args = obj.state.get("_init_args") or ()
+    if not isinstance(args, (tuple, list)) or len(args) > len(positional):
+        raise NetworkFormatError(f"{where}: unexpected positional constructor arguments")
+    kwargs = _mapping(obj.state.get("_init_kwargs"), f"{where} constructor arguments")
     kwargs.update(zip(positional, args))
+    missing = [name for name in positional if name not in kwargs]
+    if missing:
+        raise NetworkFormatError(f"{where}: constructor argument {missing[0]!r} is missing")
     return kwargs
 
 
@@ -66,65 +99,108 @@ def _take(kwargs: dict[str, Any], allowed: set[str], where: str) -> None:
                                  "not an architecture facegan knows")
 
 
-def generator_config(obj: PersistentObject) -> dict[str, Any]:
-    kw = _kwargs(obj, ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"))
-    _take(kw, {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs"},
-          "G")
-    mk, sk = dict(kw.get("mapping_kwargs") or {}), dict(kw.get("synthesis_kwargs") or {})
-    _take(mk, {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta"},
-          "G mapping_kwargs")
-    _take(sk, {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
-               "use_noise", "activation", "fp16_channels_last"}, "G synthesis_kwargs")
+def _child(obj: PersistentObject, name: str) -> PersistentObject | None:
+    child = _mapping(obj.state.get("_modules"), obj.class_name).get(name)
+    return child if isinstance(child, PersistentObject) else None
+
+
+def code_of(gen: PersistentObject) -> str:
+    """Which code wrote the generator: stylegan3's copy takes the synthesis arguments flat."""
+    kwargs = gen.state.get("_init_kwargs")
+    flat = isinstance(kwargs, Mapping) and any(key in _SYNTHESIS_KEYS for key in kwargs)
+    return "stylegan3" if flat else "stylegan2-ada-pytorch"
+
+
+def generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
+    synthesis = _child(obj, "synthesis")
+    if synthesis is not None and "input" in _mapping(synthesis.state.get("_modules"), where):
+        raise NetworkFormatError(f"{where}: a StyleGAN3 ('T'/'R') generator; facegan loads StyleGAN (v1) and "
+                                 "StyleGAN2 networks only")
+    defaults = DEFAULTS[code_of(obj)]
+    kw = _kwargs(obj, _G_ARGS, where)
+    flat = {key: kw.pop(key) for key in list(kw) if key in _SYNTHESIS_KEYS}
+    _take(kw, {*_G_ARGS, "mapping_kwargs", "synthesis_kwargs"}, where)
+    mk = _mapping(kw.get("mapping_kwargs"), f"{where} mapping_kwargs")
+    sk = {**_mapping(kw.get("synthesis_kwargs"), f"{where} synthesis_kwargs"), **flat}
+    _take(mk, _MAPPING_KEYS, f"{where} mapping_kwargs")
+    _take(sk, _SYNTHESIS_KEYS, f"{where} synthesis_kwargs")
     if mk.get("activation", "lrelu") != "lrelu" or sk.get("activation", "lrelu") != "lrelu":
-        raise NetworkFormatError("G: only lrelu activations are supported")
+        raise NetworkFormatError(f"{where}: only lrelu activations are supported")
+    beta = mk.get("w_avg_beta", defaults["w_avg_beta"])
     return dict(
         z_dim=kw["z_dim"], c_dim=kw["c_dim"], w_dim=kw["w_dim"], resolution=kw["img_resolution"],
         img_channels=kw["img_channels"], mapping_layers=mk.get("num_layers", 8),
         mapping_embed_features=mk.get("embed_features"), mapping_layer_features=mk.get("layer_features"),
-        mapping_lr_multiplier=mk.get("lr_multiplier", 0.01),
-        w_avg_beta=1.0 if mk.get("w_avg_beta", 0.995) is None else mk.get("w_avg_beta", 0.995),
+        mapping_lr_multiplier=mk.get("lr_multiplier", 0.01), w_avg_beta=1.0 if beta is None else beta,
         channel_base=sk.get("channel_base", 32768), channel_max=sk.get("channel_max", 512),
-        num_fp16_res=sk.get("num_fp16_res", 0), conv_clamp=sk.get("conv_clamp"),
-        g_architecture=sk.get("architecture", "skip"), resample_filter=tuple(sk.get("resample_filter", (1, 3, 3, 1))),
-        use_noise=sk.get("use_noise", True), fp16_channels_last=sk.get("fp16_channels_last", False))
+        num_fp16_res=sk.get("num_fp16_res", defaults["num_fp16_res"]),
+        conv_clamp=sk.get("conv_clamp", defaults["g_conv_clamp"]), g_architecture=sk.get("architecture", "skip"),
+        resample_filter=tuple(sk.get("resample_filter", (1, 3, 3, 1))), use_noise=sk.get("use_noise", True),
+        fp16_channels_last=sk.get("fp16_channels_last", False))
 
 
-def discriminator_config(obj: PersistentObject) -> dict[str, Any]:
-    kw = _kwargs(obj, ("c_dim", "img_resolution", "img_channels"))
-    _take(kw, {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
-               "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"}, "D")
-    bk, mk, ek = (dict(kw.get(k) or {}) for k in ("block_kwargs", "mapping_kwargs", "epilogue_kwargs"))
-    _take(bk, {"activation", "resample_filter", "freeze_layers", "fp16_channels_last"}, "D block_kwargs")
-    _take(mk, {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier"}, "D mapping_kwargs")
-    _take(ek, {"mbstd_group_size", "mbstd_num_channels", "activation"}, "D epilogue_kwargs")
+def discriminator_config(obj: PersistentObject, code: str = "stylegan2-ada-pytorch",
+                         where: str = "D") -> dict[str, Any]:
+    defaults = DEFAULTS[code]
+    kw = _kwargs(obj, _D_ARGS, where)
+    _take(kw, {*_D_ARGS, *_D_KEYS}, where)
+    bk, mk, ek = (_mapping(kw.get(k), f"{where} {k}") for k in ("block_kwargs", "mapping_kwargs", "epilogue_kwargs"))
+    _take(bk, {"activation", "resample_filter", "freeze_layers", "fp16_channels_last"}, f"{where} block_kwargs")
+    _take(mk, {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier"},
+          f"{where} mapping_kwargs")
+    _take(ek, {"mbstd_group_size", "mbstd_num_channels", "activation"}, f"{where} epilogue_kwargs")
+    if any(part.get("activation", "lrelu") != "lrelu" for part in (bk, mk, ek)):
+        raise NetworkFormatError(f"{where}: only lrelu activations are supported")
+    cmap = kw.get("cmap_dim")
+    for key in ("embed_features", "layer_features"):  # ours are always the label embedding's width
+        if mk.get(key) is not None and mk[key] != cmap:
+            raise NetworkFormatError(f"{where}: mapping_kwargs {key}={mk[key]} differs from cmap_dim; not supported")
     return dict(
         c_dim=kw["c_dim"], resolution=kw["img_resolution"], img_channels=kw["img_channels"],
         d_architecture=kw.get("architecture", "resnet"), channel_base=kw.get("channel_base", 32768),
-        channel_max=kw.get("channel_max", 512), num_fp16_res=kw.get("num_fp16_res", 0),
-        conv_clamp=kw.get("conv_clamp"), d_cmap_dim=kw.get("cmap_dim"),
+        channel_max=kw.get("channel_max", 512), num_fp16_res=kw.get("num_fp16_res", defaults["num_fp16_res"]),
+        conv_clamp=kw.get("conv_clamp", defaults["d_conv_clamp"]), d_cmap_dim=cmap,
         resample_filter=tuple(bk.get("resample_filter", (1, 3, 3, 1))), d_mapping_layers=mk.get("num_layers", 8),
         d_mapping_lr_multiplier=mk.get("lr_multiplier", 0.01), mbstd_group_size=ek.get("mbstd_group_size", 4),
         mbstd_num_channels=ek.get("mbstd_num_channels", 1))
 
 
-def convert_snapshot(data: dict, source: str):
-    """A snapshot dict -> (config, {name: network}) for the G, D and G_ema it holds."""
+def snapshot_metadata(data: dict) -> dict[str, str]:
+    """What else a snapshot records, as our file metadata: the ADA probability p of its augment_pipe
+    and its training_set_kwargs (plain values only)."""
+    meta: dict[str, str] = {}
+    pipe = data.get("augment_pipe")
+    if isinstance(pipe, PersistentObject):
+        p = _mapping(pipe.state.get("_buffers"), "augment_pipe").get("p")
+        if isinstance(p, torch.Tensor) and p.numel() == 1:
+            meta["augment_p"] = repr(float(p))
+    kwargs = data.get("training_set_kwargs")
+    if isinstance(kwargs, Mapping):
+        plain = {str(k): v for k, v in kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))}
+        meta["training_set_kwargs"] = json.dumps(plain, sort_keys=True)
+    return meta
+
+
+def convert_snapshot(data: dict, source: str, names: Collection[str] = NETWORK_NAMES):
+    """A snapshot dict -> (config, {name: network}) for those of `names` it holds (the config is read
+    from its generator and discriminator)."""
     from facegan.interop.stylegan2_tf import merge_configs
 
-    present = {k: data[k] for k in ("G", "D", "G_ema") if isinstance(data.get(k), PersistentObject)}
+    present = {k: data[k] for k in NETWORK_NAMES if isinstance(data.get(k), PersistentObject)}
     for name, obj in present.items():
-        expected = "Discriminator" if name == "D" else "Generator"
-        if obj.class_name != expected:
+        if obj.class_name != NETWORK_CLASS[name]:
             raise NetworkFormatError(f"{source}: {name} is a {obj.class_name!r}, not a stylegan2-ada-pytorch "
-                                     f"{expected} (stylegan3 'T'/'R' networks are not supported)")
+                                     f"{NETWORK_CLASS[name]}")
     gen = present.get("G_ema") or present.get("G")
-    g_cfg = generator_config(gen) if gen is not None else None
-    d_cfg = discriminator_config(present["D"]) if "D" in present else None
-    if g_cfg is None:
+    if gen is None:
         raise NetworkFormatError(f"{source}: the snapshot holds no generator")
+    g_cfg = generator_config(gen, f"{source} [{'G_ema' if 'G_ema' in present else 'G'}]")
+    d_cfg = discriminator_config(present["D"], code_of(gen), f"{source} [D]") if "D" in present else None
     config = merge_configs(g_cfg, d_cfg, source)
     nets = {}
     for name, obj in present.items():
+        if name not in names:
+            continue
         net = (StyleGAN2Discriminator if name == "D" else StyleGAN2Generator)(config).eval()
         load_state_strict(net, flat_state_dict(obj), context=f"{source} [{name}]")
         nets[name] = net

@@ -13,11 +13,21 @@ Stored values are copied unchanged (our StyleGAN applies the equalised-lr scales
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 from facegan.errors import NetworkFormatError
-from facegan.interop.tf_network import KwargReader, fill_module, oihw, tf_kwargs, tf_variables
+from facegan.interop.tf_network import (
+    KwargReader,
+    check_build_functions,
+    fill_module,
+    oihw,
+    tf_kwargs,
+    tf_variables,
+    tracked,
+)
 from facegan.interop.unpickler import TFNetwork
+from facegan.networks.io import NETWORK_NAMES
 from facegan.networks.stylegan import StyleGANConfig, StyleGANDiscriminator, StyleGANGenerator
 
 # TF kwarg -> our StyleGANConfig field.
@@ -38,8 +48,15 @@ _RUNTIME = ("dlatent_broadcast", "randomize_noise", "dtype", "structure", "is_te
             "components")
 
 
+# Build functions of the official code (training/networks_stylegan.py, also in the StyleGAN2
+# repository as its config A).
+GENERATOR_BUILD = "G_style"
+COMPONENT_BUILDS = {"synthesis": ("G_synthesis",), "mapping": ("G_mapping",)}
+DISCRIMINATOR_BUILDS = ("D_basic",)
+
+
 def _config_fields(net: TFNetwork, context: str) -> dict[str, Any]:
-    k = KwargReader(tf_kwargs(net), context)
+    k = KwargReader(tf_kwargs(net, context), context)
     k.ignore(*_RUNTIME)
     if not k("use_wscale", True):
         raise NetworkFormatError(f"{context}: use_wscale=False networks are not supported")
@@ -50,6 +67,10 @@ def _config_fields(net: TFNetwork, context: str) -> dict[str, Any]:
             fields[ours] = tuple(value) if ours == "blur_filter" else value
         else:
             k.ignore(tf_name)
+    if "truncation_cutoff" in k.kwargs:
+        # G_style: a cutoff of None or <= 0 turns truncation off (ours: 0 layers; None would mean all).
+        cutoff = k.kwargs["truncation_cutoff"]
+        fields["truncation_cutoff"] = 0 if cutoff is None or cutoff <= 0 else cutoff
     k.check_unknown()
     return fields
 
@@ -107,8 +128,11 @@ def discriminator_rules(v: dict, cfg: StyleGANConfig) -> list:
     ]
 
 
-def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str):
-    """(G, D, Gs) TF StyleGAN networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...})."""
+def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str,
+                        names: Collection[str] = NETWORK_NAMES):
+    """(G, D, Gs) TF StyleGAN networks -> (config, {'G': ..., 'D': ..., 'G_ema': ...}), building
+    only the networks in `names` (the config is always read from all three)."""
+    check_build_functions(G, D, Gs, source, "StyleGAN (v1)", GENERATOR_BUILD, COMPONENT_BUILDS, DISCRIMINATOR_BUILDS)
     fields = _config_fields(Gs, f"{source} [Gs]")
     for key, value in _config_fields(D, f"{source} [D]").items():
         if key in fields and fields[key] != value:
@@ -116,13 +140,14 @@ def convert_stylegan_tf(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, source: str):
         fields[key] = value
     config = StyleGANConfig(**fields)
     nets = {}
-    for name, tf_net in (("G", G), ("G_ema", Gs)):
-        v = tf_variables(tf_net, prefix_by="name")
-        net = StyleGANGenerator(config).eval()
-        fill_module(net, generator_rules(v, config), v, f"{source} [{name}]")
+    for name, tf_net in (("G", G), ("D", D), ("G_ema", Gs)):
+        if name not in names:
+            continue
+        v = tracked(tf_variables(tf_net, prefix_by="name"))
+        if name == "D":
+            net, rules = StyleGANDiscriminator(config), discriminator_rules(v, config)
+        else:
+            net, rules = StyleGANGenerator(config), generator_rules(v, config)
+        fill_module(net.eval(), rules, v, f"{source} [{name}]")
         nets[name] = net
-    v = tf_variables(D, prefix_by="name")
-    net = StyleGANDiscriminator(config).eval()
-    fill_module(net, discriminator_rules(v, config), v, f"{source} [D]")
-    nets["D"] = net
     return config, nets
