@@ -136,7 +136,7 @@ def project(G, target: np.ndarray, loss: ProjectionLoss | None = None, options: 
     G = copy.deepcopy(G).eval().requires_grad_(False)
     c = class_labels(G, class_idx, 1, device)
     loss = (loss or LaplacianPyramidLoss()).to(device)
-    loss.set_target(from_uint8(target).to(device))
+    loss.set_target(from_uint8(np.array(target)).to(device))  # a writable copy for torch
 
     log.info("computing the mean and spread of W from %d samples", options.w_avg_samples)
     w_avg, w_std = w_statistics(G, options.w_avg_samples, c)
