@@ -336,3 +336,15 @@ def test_an_interrupted_animation_leaves_no_file(tmp_path):
         append(np.zeros((8, 8, 3), np.uint8))
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_many_seeds_are_written_in_chunks_with_one_grid(sg2, tmp_path):
+    from facegan.generation import write_images
+
+    _, G = sg2
+    paths = write_images(G, tmp_path, list(range(5)), parse_truncation("0.7"), grid=True, save_latents=False, chunk=2)
+    assert [p.name for p in paths] == [f"seed{s:04d}.png" for s in range(5)]
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (RES, 5 * RES, 3)
+    for s in range(5):
+        np.testing.assert_array_equal(grid[:, s * RES:(s + 1) * RES], np.asarray(Image.open(paths[s])))

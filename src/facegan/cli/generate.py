@@ -76,12 +76,12 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
     facegan generate --network ffhq.pkl --seeds 0-7 --trunc coarse=0.5,middle=0.7 --grid --outdir out
     """
     from facegan.errors import ConfigError
-    from facegan.generation.images import generate_images, save_images
+    from facegan.generation.images import write_images
 
     if seeds is None and projected_w is None:
         raise ConfigError("give --seeds (e.g. 0-3,7) or --projected-w FILE")
-    result = generate_images(G, seeds, trunc, noise_mode, class_idx, projected_w, batch_size, precision)
-    paths = save_images(result, outdir, fmt=fmt, grid=grid, save_latents=save_latents)
+    paths = write_images(G, outdir, seeds, trunc, noise_mode, class_idx, projected_w, fmt, grid, save_latents,
+                         batch_size, precision)
     click.echo(f"wrote {len(paths)} image(s) to {outdir} (psi {trunc.describe()}, noise {noise_mode})")
 
 

@@ -8,7 +8,7 @@ noise figures, interpolation videos. One module per job; each is also a `facegan
 """
 
 from facegan.generation.figures import Figure
-from facegan.generation.images import Generated, generate_images, load_ws, save_images, synthesize
+from facegan.generation.images import Generated, generate_images, load_ws, save_images, synthesize, write_images
 from facegan.generation.interpolate import (
     animation_writer,
     interpolation_frames,
@@ -50,5 +50,6 @@ __all__ = [
     "synthesize",
     "truncation_sweep",
     "write_animation",
+    "write_images",
     "write_interpolation",
 ]

@@ -121,5 +121,33 @@ def save_images(result: Generated, outdir: str | os.PathLike, fmt: str = "png", 
             np.savez(buf, **arrays)
             atomic_write_bytes(outdir / f"{name}.npz", buf.getvalue())
     if grid and len(result.images):
-        save_image(outdir / f"grid.{fmt}", make_grid(result.images, cols=min(len(result.images), 8)))
+        save_grid(result.images, outdir, fmt)
+    return paths
+
+
+def save_grid(images: np.ndarray, outdir: str | os.PathLike, fmt: str = "png") -> Path:
+    """grid.<fmt>: the images row-major, 8 per row."""
+    path = Path(outdir) / f"grid.{fmt}"
+    save_image(path, make_grid(images, cols=min(len(images), 8)))
+    return path
+
+
+def write_images(G, outdir: str | os.PathLike, seeds: list[int] | None = None, trunc: Truncation = NO_TRUNCATION,
+                 noise_mode: str = "const", class_idx: int | None = None,
+                 projected_w: str | os.PathLike | None = None, fmt: str = "png", grid: bool = False,
+                 save_latents: bool = True, batch_size: int = 8, precision: str = "fp32",
+                 chunk: int = 64) -> list[Path]:
+    """generate_images + save_images, `chunk` seeds at a time, so any number of seeds fits in memory
+    (only --grid keeps every image). Returns the image paths."""
+    if projected_w is not None or not seeds:
+        result = generate_images(G, seeds, trunc, noise_mode, class_idx, projected_w, batch_size, precision)
+        return save_images(result, outdir, fmt, grid, save_latents)
+    paths, kept = [], []
+    for i in range(0, len(seeds), chunk):
+        result = generate_images(G, seeds[i:i + chunk], trunc, noise_mode, class_idx, None, batch_size, precision)
+        paths += save_images(result, outdir, fmt, grid=False, save_latents=save_latents)
+        if grid:
+            kept.append(result.images)
+    if grid:
+        save_grid(np.concatenate(kept), outdir, fmt)
     return paths
