@@ -81,7 +81,7 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
     if seeds is None and projected_w is None:
         raise ConfigError("give --seeds (e.g. 0-3,7) or --projected-w FILE")
     paths = write_images(G, outdir, seeds, trunc, noise_mode, class_idx, projected_w, fmt, grid, save_latents,
-                         batch_size, precision)
+                         batch_size, precision, progress=True)
     click.echo(f"wrote {len(paths)} image(s) to {outdir} (psi {trunc.describe()}, noise {noise_mode})")
 
 
@@ -177,5 +177,5 @@ def interpolate(G, trunc, seeds, frames, space, kind, fps, noise_mode, class_idx
     """
     from facegan.generation.interpolate import write_interpolation
 
-    n = write_interpolation(G, out, seeds, frames, space, kind, trunc, noise_mode, class_idx, fps)
+    n = write_interpolation(G, out, seeds, frames, space, kind, trunc, noise_mode, class_idx, fps, progress=True)
     click.echo(f"wrote {out} ({n} frames)")

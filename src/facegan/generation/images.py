@@ -136,18 +136,23 @@ def write_images(G, outdir: str | os.PathLike, seeds: list[int] | None = None, t
                  noise_mode: str = "const", class_idx: int | None = None,
                  projected_w: str | os.PathLike | None = None, fmt: str = "png", grid: bool = False,
                  save_latents: bool = True, batch_size: int = 8, precision: str = "fp32",
-                 chunk: int = 64) -> list[Path]:
+                 chunk: int = 64, progress: bool = False) -> list[Path]:
     """generate_images + save_images, `chunk` seeds at a time, so any number of seeds fits in memory
     (only --grid keeps every image). Returns the image paths."""
+    from tqdm import tqdm
+
     if projected_w is not None or not seeds:
         result = generate_images(G, seeds, trunc, noise_mode, class_idx, projected_w, batch_size, precision)
         return save_images(result, outdir, fmt, grid, save_latents)
     paths, kept = [], []
-    for i in range(0, len(seeds), chunk):
-        result = generate_images(G, seeds[i:i + chunk], trunc, noise_mode, class_idx, None, batch_size, precision)
-        paths += save_images(result, outdir, fmt, grid=False, save_latents=save_latents)
-        if grid:
-            kept.append(result.images)
+    with tqdm(total=len(seeds), desc="generating", unit="img", disable=not progress or len(seeds) <= chunk) as bar:
+        for i in range(0, len(seeds), chunk):
+            result = generate_images(G, seeds[i:i + chunk], trunc, noise_mode, class_idx, None, batch_size,
+                                     precision)
+            paths += save_images(result, outdir, fmt, grid=False, save_latents=save_latents)
+            if grid:
+                kept.append(result.images)
+            bar.update(len(result.names))
     if grid:
         save_grid(np.concatenate(kept), outdir, fmt)
     return paths

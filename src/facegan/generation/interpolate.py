@@ -71,13 +71,17 @@ def interpolation_frames(G, seeds: list[int], frames_per_transition: int = 30, s
 def write_interpolation(G, path: str | os.PathLike, seeds: list[int], frames_per_transition: int = 30,
                         space: str = "w", kind: str = "linear", trunc: Truncation = NO_TRUNCATION,
                         noise_mode: str = "const", class_idx: int | None = None, fps: int = 30,
-                        batch_size: int = 8) -> int:
+                        batch_size: int = 8, progress: bool = False) -> int:
     """Render the walk straight into a video (frames never all in memory); returns the frame count."""
+    from tqdm import tqdm
+
     ws = interpolation_ws(G, seeds, frames_per_transition, space, kind, trunc, class_idx)
-    with animation_writer(path, fps) as append:
+    with animation_writer(path, fps) as append, tqdm(total=len(ws), desc="rendering", unit="frame",
+                                                     disable=not progress) as bar:
         for batch in ws.split(batch_size):
             for frame in synthesize(G, batch, noise_mode, batch_size):
                 append(frame)
+            bar.update(len(batch))
     return len(ws)
 
 
