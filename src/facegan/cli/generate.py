@@ -1,5 +1,5 @@
-"""`facegan generate | style-mix | truncation-sweep | noise-figure | interpolate`: thin layer over
-facegan.generation."""
+"""`facegan generate | style-mix | truncation-sweep | noise-figure | interpolate`: a thin layer over
+facegan.generation. Every command loads its network with --network/--device and writes atomically."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ NOISE = click.Choice(["const", "random", "none"])
 
 
 def network_options(fn):
-    """--network and --device, loading the generator for the command."""
+    """--network and --device: the command receives the loaded generator as `G`."""
     @click.option("--network", "network_path", required=True, type=click.Path(exists=True, dir_okay=False),
-                  help="Our .safetensors or an official NVIDIA pickle.")
+                  help="Our .safetensors, a training checkpoint, or an official NVIDIA pickle.")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
     @functools.wraps(fn)
     def wrapper(network_path, device, **kwargs):
@@ -28,10 +28,11 @@ def network_options(fn):
 
 
 def truncation_options(fn):
+    """--trunc (one psi or psi per style group) and --trunc-cutoff: the command receives `trunc`."""
     @click.option("--trunc", default="1", show_default=True,
-                  help="Truncation psi, or one per style group: coarse=0.5,middle=0.7,fine=1.")
-    @click.option("--trunc-cutoff", type=int, default=None,
-                  help="Truncate only layers below this (default: all; StyleGAN v1 networks: 8).")
+                  help="Truncation psi, or one per style group: coarse=0.5,middle=0.7,fine=1 (unnamed groups: 1).")
+    @click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
+                  help="Truncate only the layers below this index (default: all; StyleGAN v1 networks: 8).")
     @functools.wraps(fn)
     def wrapper(trunc, trunc_cutoff, **kwargs):
         from facegan.generation.truncation import parse_truncation
@@ -40,26 +41,47 @@ def truncation_options(fn):
     return wrapper
 
 
+def class_option(fn):
+    return click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+                        help="Class label (required for conditional networks).")(fn)
+
+
+def noise_option(fn):
+    return click.option("--noise-mode", type=NOISE, default="const", show_default=True,
+                        help="const: the stored noise maps; random: fresh noise; none: no noise.")(fn)
+
+
 @click.command()
 @network_options
 @truncation_options
 @click.option("--seeds", type=IntList(), default=None, help="Seeds, e.g. 0-3,7.")
 @click.option("--projected-w", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Generate from a projector's .npz instead of seeds.")
-@click.option("--noise-mode", type=NOISE, default="const", show_default=True)
-@click.option("--class", "class_idx", type=int, default=None, help="Class label (conditional networks).")
+              help="Generate from a projector's projected_w.npz instead of seeds (writes proj00.png, ...).")
+@noise_option
+@class_option
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
-@click.option("--grid", is_flag=True, help="Also write grid.<format> of all images.")
-@click.option("--no-latents", is_flag=True, help="Do not write seedNNNN.npz (z and ws) beside each image.")
+@click.option("--grid", is_flag=True, help="Also write grid.<format> of all the images.")
+@click.option("--save-latents/--no-latents", default=True, show_default=True,
+              help="Write seedNNNN.npz (z and ws) beside each image.")
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16 is faster on AVX-512 BF16 CPUs and recent GPUs; fp32 reproduces the official images.")
-def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, grid, no_latents, precision):
-    """Generate images from seeds: seed0000.png, ... (as NVIDIA's generate.py)."""
-    from facegan.generation.images import generate_images, save_images
+def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, grid, save_latents, batch_size,
+             precision):
+    """Generate images from seeds: seed0000.png, ... (as NVIDIA's generate.py).
 
-    result = generate_images(G, seeds, trunc, noise_mode, class_idx, projected_w, precision=precision)
-    paths = save_images(result, outdir, fmt=fmt, grid=grid, save_latents=not no_latents)
+    \b
+    facegan generate --network ffhq.pkl --seeds 0-3,7 --trunc 0.7 --outdir out
+    facegan generate --network ffhq.pkl --seeds 0-7 --trunc coarse=0.5,middle=0.7 --grid --outdir out
+    """
+    from facegan.errors import ConfigError
+    from facegan.generation.images import write_images
+
+    if seeds is None and projected_w is None:
+        raise ConfigError("give --seeds (e.g. 0-3,7) or --projected-w FILE")
+    paths = write_images(G, outdir, seeds, trunc, noise_mode, class_idx, projected_w, fmt, grid, save_latents,
+                         batch_size, precision, progress=True)
     click.echo(f"wrote {len(paths)} image(s) to {outdir} (psi {trunc.describe()}, noise {noise_mode})")
 
 
@@ -70,32 +92,40 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
 @click.option("--cols", type=IntList(), required=True, help="Seeds that give the styles, e.g. 55,821,1789.")
 @click.option("--styles", default="0-6", show_default=True,
               help="Layers taken from the column seeds: coarse, middle, fine, or indices like 0-6.")
-@click.option("--noise-mode", type=NOISE, default="const", show_default=True)
-@click.option("--class", "class_idx", type=int, default=None)
+@noise_option
+@class_option
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 def style_mix(G, trunc, rows, cols, styles, noise_mode, class_idx, outdir):
-    """The style-mixing matrix: grid.png plus {row}-{col}.png (as NVIDIA's style_mixing.py)."""
-    from facegan.generation.figures import style_mixing
+    """The style-mixing matrix: grid.png plus {row}-{col}.png (as NVIDIA's style_mixing.py).
+
+    \b
+    facegan style-mix --network ffhq.pkl --rows 85,100,75 --cols 55,821,1789 --styles coarse --outdir mix
+    """
+    from facegan.generation.style_mix import style_mixing
     from facegan.utils.images import save_image
 
     fig = style_mixing(G, rows, cols, styles, trunc, noise_mode, class_idx)
     for name, img in fig.cells.items():
-        if "-" in name:
-            save_image(outdir / f"{name}.png", img)
+        save_image(outdir / f"{name}.png", img)
     save_image(outdir / "grid.png", fig.grid)
-    click.echo(f"wrote {outdir / 'grid.png'} and {len(rows) * len(cols)} mixed images")
+    click.echo(f"wrote {outdir / 'grid.png'} and {len(fig.cells)} single images")
 
 
 @click.command("truncation-sweep")
 @network_options
-@click.option("--seeds", type=IntList(), required=True)
-@click.option("--psi", "psis", type=FloatList(), default="-1,-0.7,-0.5,-0.2,0,0.2,0.5,0.7,1", show_default=True)
-@click.option("--noise-mode", type=NOISE, default="const", show_default=True)
-@click.option("--class", "class_idx", type=int, default=None)
+@click.option("--seeds", type=IntList(), required=True, help="One row per seed.")
+@click.option("--psi", "psis", type=FloatList(), default="-1,-0.7,-0.5,-0.2,0,0.2,0.5,0.7,1", show_default=True,
+              help="One column per psi (the paper's figure 8: 1,0.7,0.5,0,-0.5,-1).")
+@noise_option
+@class_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The grid image.")
 def truncation_sweep(G, seeds, psis, noise_mode, class_idx, out):
-    """One row per seed, one column per psi (all layers truncated)."""
-    from facegan.generation.figures import truncation_sweep as sweep
+    """One row per seed, one column per psi (applied to every layer).
+
+    \b
+    facegan truncation-sweep --network ffhq.pkl --seeds 91,388 --out sweep.png
+    """
+    from facegan.generation.truncation_sweep import truncation_sweep as sweep
     from facegan.utils.images import save_image
 
     save_image(out, sweep(G, seeds, psis, noise_mode, class_idx).grid)
@@ -105,36 +135,47 @@ def truncation_sweep(G, seeds, psis, noise_mode, class_idx, out):
 @click.command("noise-figure")
 @network_options
 @truncation_options
-@click.option("--seeds", type=IntList(), default="1157,1012", show_default=True)
-@click.option("--samples", type=int, default=100, show_default=True, help="Noise realisations for the std map.")
-@click.option("--class", "class_idx", type=int, default=None)
+@click.option("--seeds", type=IntList(), default="1157,1012", show_default=True, help="One row per seed.")
+@click.option("--samples", type=click.IntRange(min=2), default=100, show_default=True,
+              help="Noise realisations for the standard-deviation map.")
+@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the random noise draws.")
+@class_option
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def noise_figure(G, trunc, seeds, samples, class_idx, outdir):
-    """noise-components.png (all / none / fine / coarse noise) and noise-std.png (per-pixel std x4)."""
-    from facegan.generation.figures import noise_figure as figure
+def noise_figure(G, trunc, seeds, samples, noise_seed, class_idx, outdir):
+    """noise-components.png (noise in all / no / fine / coarse layers) and noise-detail.png
+    (a realisation, zoomed crops of four more, per-pixel std x4).
+
+    \b
+    facegan noise-figure --network ffhq.pkl --seeds 1157,1012 --outdir noise
+    """
+    from facegan.generation.noise_figure import noise_components, noise_detail
     from facegan.utils.images import save_image
 
-    components, detail = figure(G, seeds, samples, trunc, class_idx)
+    components = noise_components(G, seeds, trunc, class_idx=class_idx)
     save_image(outdir / "noise-components.png", components.grid)
-    save_image(outdir / "noise-std.png", detail.grid)
-    click.echo(f"wrote {outdir / 'noise-components.png'} and {outdir / 'noise-std.png'}")
+    detail = noise_detail(G, seeds, samples, trunc, class_idx=class_idx, seed=noise_seed)
+    save_image(outdir / "noise-detail.png", detail.grid)
+    click.echo(f"wrote {outdir / 'noise-components.png'} and {outdir / 'noise-detail.png'}")
 
 
 @click.command()
 @network_options
 @truncation_options
 @click.option("--seeds", type=IntList(), required=True, help="Key frames, visited in order and back to the first.")
-@click.option("--frames", type=int, default=30, show_default=True, help="Frames per transition.")
+@click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Frames per transition.")
 @click.option("--space", type=click.Choice(["z", "w"]), default="w", show_default=True)
 @click.option("--kind", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True)
-@click.option("--fps", type=int, default=30, show_default=True)
-@click.option("--noise-mode", type=NOISE, default="const", show_default=True)
-@click.option("--class", "class_idx", type=int, default=None)
+@click.option("--fps", type=click.IntRange(min=1), default=30, show_default=True)
+@noise_option
+@class_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="video.mp4 or anim.gif")
 def interpolate(G, trunc, seeds, frames, space, kind, fps, noise_mode, class_idx, out):
-    """A looping interpolation video between seeds."""
-    from facegan.generation.interpolate import interpolation_frames, write_animation
+    """A looping interpolation video through the seeds (and back to the first).
 
-    video = interpolation_frames(G, seeds, frames, space, kind, trunc, noise_mode, class_idx)
-    write_animation(video, out, fps)
-    click.echo(f"wrote {out} ({len(video)} frames)")
+    \b
+    facegan interpolate --network ffhq.pkl --seeds 1,2,3 --frames 60 --space w --out walk.mp4
+    """
+    from facegan.generation.interpolate import write_interpolation
+
+    n = write_interpolation(G, out, seeds, frames, space, kind, trunc, noise_mode, class_idx, fps, progress=True)
+    click.echo(f"wrote {out} ({n} frames)")

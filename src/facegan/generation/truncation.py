@@ -9,6 +9,7 @@ harder than fine ones (colour, texture).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +26,9 @@ class Truncation:
     cutoff: int | None = None                             # Layers >= cutoff are never truncated.
 
     def __post_init__(self) -> None:
+        values = [self.psi, *self.groups.values()]
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"truncation psi must be finite, got {self.describe()}")
         unknown = set(self.groups) - set(STYLE_GROUPS)
         if unknown:
             raise ConfigError(f"unknown style group(s) {sorted(unknown)}; use {', '.join(STYLE_GROUPS)}")

@@ -1,0 +1,59 @@
+"""`facegan project`: a thin layer over facegan.projection."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from facegan.cli.generate import class_option, network_options
+
+
+@click.command()
+@click.argument("image", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--target", "target_opt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The photo to project (the official script's name for IMAGE).")
+@network_options
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--num-steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=303, show_default=True)
+@click.option("--w-plus", is_flag=True, help="Optimise one w per layer (W+): closer fits, less editable latents.")
+@click.option("--loss", "loss_kind", type=click.Choice(["auto", "lpips", "laplacian"]), default="auto",
+              show_default=True,
+              help="lpips: LPIPS-VGG16 as the official projector; laplacian: the fallback (not LPIPS); "
+                   "auto: LPIPS if its weights are at hand, else the fallback.")
+@click.option("--lpips", "lpips_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="LPIPS v0.1 linear weights (vgg.pth).")
+@click.option("--vgg", "vgg_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="VGG16 weights (torchvision's vgg16-397923af.pth).")
+@click.option("--save-video/--no-save-video", default=True, show_default=True,
+              help="Write proj.mp4: target | projection at each step.")
+@click.option("--video-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="One video frame every N steps.")
+@class_option
+def project(G, image, target_opt, outdir, num_steps, seed, w_plus, loss_kind, lpips_path, vgg_path, save_video,
+            video_every, class_idx):
+    """Find the w (or W+) that reproduces IMAGE: target.png, proj.png, projected_w.npz, proj.mp4.
+
+    \b
+    facegan project me.jpg --network ffhq.pkl --outdir proj
+    facegan generate --network ffhq.pkl --projected-w proj/projected_w.npz --outdir out
+    """
+    from facegan.errors import ConfigError
+    from facegan.projection import ProjectionOptions, load_target, make_loss, write_projection
+    from facegan.projection import project as run_projection
+
+    if (image is None) == (target_opt is None):
+        raise ConfigError("give the photo to project, as IMAGE or --target (one of them)")
+    target = load_target(image or target_opt, G.img_resolution, G.img_channels)
+    options = ProjectionOptions(num_steps=num_steps, seed=seed, w_plus=w_plus)
+    loss = make_loss(loss_kind, lpips_path, vgg_path)
+    start = time.perf_counter()
+    result = run_projection(G, target, loss, options, class_idx=class_idx)
+    elapsed = time.perf_counter() - start
+    paths = write_projection(G, target, result, outdir, options, video=save_video, video_every=video_every,
+                             extra={"target": str(image or target_opt), "elapsed_s": round(elapsed, 2)})
+    click.echo(f"projected in {elapsed:.1f} s with the {result.loss_name} loss (distance "
+               f"{result.distances[0]:.4f} -> {result.distances[-1]:.4f}); wrote "
+               + ", ".join(p.name for p in paths.values()) + f" to {outdir}")
