@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import numpy as np
 import pytest
@@ -49,3 +50,17 @@ def test_grid_places_images_row_major(tmp_path):
     from PIL import Image
 
     assert np.array_equal(np.asarray(Image.open(tmp_path / "g.png")), grid)
+
+
+def test_a_new_file_gets_the_usual_permissions_and_an_overwritten_one_keeps_its_own(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o644   # not mkstemp's private 0600
+        existing = tmp_path / "script.sh"
+        existing.write_text("old")
+        existing.chmod(0o755)
+        atomic_write_text(existing, "new")
+        assert existing.stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(umask)

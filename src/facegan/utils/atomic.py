@@ -18,6 +18,17 @@ from typing import IO
 from facegan.errors import FaceganError
 
 
+def _new_file_mode() -> int:
+    """The mode a plain open() would give a new file (mkstemp's private 0600 must not leak out)."""
+    try:  # Linux reports the umask without changing it (os.umask would, process-wide, for a moment)
+        with open("/proc/self/status", encoding="ascii") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 class DiskFullError(FaceganError):
     """The disk filled up while writing; the destination was left untouched."""
 
@@ -36,6 +47,11 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        try:  # an overwritten file keeps its mode; a new one gets the usual one
+            mode = dest.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = _new_file_mode()
+        os.chmod(tmp_path, mode)
         _fsync_file(tmp_path)
         os.replace(tmp_path, dest)
         _fsync_dir(dest.parent)
