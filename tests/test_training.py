@@ -295,3 +295,16 @@ def test_training_moves_the_generated_distribution_towards_the_data(tmp_path):
     after = G.run(np.random.RandomState(1).randn(256, G.z_dim), truncation_psi=1).transpose(0, 3, 1, 2)
     d0, d1 = sliced_wasserstein(before, reals), sliced_wasserstein(after, reals)
     assert d1 < 0.5 * d0, (d0, d1)
+
+
+def test_metrics_are_computed_at_each_snapshot_into_the_run_directory(faces, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEGAN_CACHE", str(tmp_path / "cache"))   # real-data statistics are cached here
+    result = train(small(faces, tmp_path / "runs", metrics=("swd1k",)), progress=False)
+    lines = [json.loads(line) for line in (result.run_dir / "metric-swd1k.jsonl").read_text().splitlines()]
+    snapshots = sorted((result.run_dir / "checkpoints").glob("ckpt-*.safetensors"))
+    assert len(lines) == len(snapshots) == 2                          # one line per snapshot (--snap 1, 2 ticks)
+    for line, snapshot in zip(lines, snapshots):
+        assert Path(line["snapshot_pkl"]).name == snapshot.name
+        swd = line["results"]["swd1k"]
+        assert np.isfinite(swd) and swd > 0
+    assert "metric swd1k" in (result.run_dir / "log.txt").read_text()
