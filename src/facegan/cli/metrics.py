@@ -56,5 +56,5 @@ def metrics(network_path, data, metrics, num_gen, num_real, mirror, inception, v
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value:.6g}")
     if run_dir:
-        click.echo(f"appended to {Path(run_dir)}/metric-<name>.jsonl")
+        click.echo("appended to " + ", ".join(str(Path(run_dir) / f"metric-{name}.jsonl") for name in names))
     click.echo(json.dumps(results))
