@@ -82,7 +82,8 @@ def timed(fn, device: torch.device) -> tuple[float, torch.Tensor]:
     return time.perf_counter() - start, out
 
 
-def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: int, peer_path: str | None) -> list:
+def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: int, peer_path: str | None,
+          precisions: tuple[str, ...] = ("fp32", "bf16")) -> list:
     torch.manual_seed(0)
     cfg = config_for(arch, resolution)
     G = build_generator(cfg).eval().to(device)
@@ -100,7 +101,7 @@ def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: 
         with torch.inference_mode():
             return peer(z, None, noise_mode="const")
 
-    sides = {"fp32": ours("fp32"), "bf16": ours("bf16")}
+    sides = {p: ours(p) for p in dict.fromkeys(("fp32",) + tuple(precisions))}  # fp32: the reference
     if peer is not None:
         sides["peer_fp32"] = theirs
     times: dict[str, list[float]] = {k: [] for k in sides}
@@ -144,6 +145,9 @@ def main() -> None:
     parser.add_argument("--devices", default="cpu,cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--peer", default=None, help="path to a stylegan2-ada-pytorch checkout")
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="our sides (fp32 always runs: it is the reference image); bf16 is slow on CPUs "
+                             "without AVX-512 BF16 or AMX")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,7 +165,8 @@ def main() -> None:
                 continue
             for res in map(int, args.resolutions.split(",")):
                 for batch in map(int, args.batches.split(",")):
-                    results["rows"].extend(bench(arch, res, batch, device, args.rounds, args.peer))
+                    results["rows"].extend(bench(arch, res, batch, device, args.rounds, args.peer,
+                                                       tuple(args.precisions.split(","))))
                     print(json.dumps(results["rows"][-1]), file=sys.stderr)
     print(json.dumps(results, indent=2))
 

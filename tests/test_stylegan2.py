@@ -195,6 +195,26 @@ def test_save_and_load_round_trip(tmp_path):
     np.testing.assert_array_equal(nets["G_ema"].run(z, labels=1), G.run(z, labels=1))
 
 
+@pytest.mark.parametrize("arch", ["orig", "skip", "resnet"])
+def test_torch_compile_captures_one_graph_for_training_and_inference(arch):
+    import torch._dynamo
+
+    cfg = tiny(g_architecture=arch, d_architecture=arch, c_dim=3)  # conditional: the D projection too
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    z, c = torch.randn(4, 32), torch.eye(3)[[0, 1, 2, 0]]
+    torch._dynamo.reset()
+    G_c = torch.compile(G, backend="aot_eager", fullgraph=True)  # fullgraph: a graph break is an error
+    D_c = torch.compile(D, backend="aot_eager", fullgraph=True)
+    img = G_c(z, c, noise_mode="const")
+    torch.testing.assert_close(img, G(z, c, noise_mode="const"))
+    torch.testing.assert_close(D_c(img, c), D(img, c))
+    D_c(img, c).sum().backward()  # gradients flow through both compiled graphs
+    assert G.synthesis.b32.conv1.weight.grad is not None and torch.isfinite(G.mapping.fc0.weight.grad).all()
+    G.eval()
+    with torch.no_grad():  # inference: the in-place epilogues and weight caches trace too
+        torch.testing.assert_close(G_c(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+
+
 def test_fp16_layers_stay_float32_on_cpu():
     cfg = tiny(num_fp16_res=2, conv_clamp=256)
     G = build_generator(cfg)

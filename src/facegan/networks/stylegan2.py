@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -330,9 +329,9 @@ class SynthesisBlock(nn.Module):
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), noise_mode, fused)  # x is an expanded view of const: not in place
         elif self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
+            y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise_mode, fused)
-            x = self.conv1(x, next(w_iter), noise_mode, fused, gain=np.sqrt(0.5), inplace_input=True)
+            x = self.conv1(x, next(w_iter), noise_mode, fused, gain=math.sqrt(0.5), inplace_input=True)
             x = y + x
         else:
             x = self.conv0(x, next(w_iter), noise_mode, fused, inplace_input=True)
@@ -426,9 +425,9 @@ class DiscriminatorBlock(nn.Module):
             x = y if x is None else x + y
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
         if self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
+            y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
+            x = self.conv1(x, gain=math.sqrt(0.5))
             x = y + x
         else:
             x = self.conv0(x)
@@ -461,7 +460,7 @@ class DiscriminatorEpilogue(nn.Module):
         x = self.fc(x.flatten(1))
         x = self.out(x)
         if self.cmap_dim > 0:
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / math.sqrt(self.cmap_dim))
         return x
 
 
