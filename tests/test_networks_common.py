@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -163,3 +164,26 @@ def test_mixing_takes_the_selected_layers_from_the_source():
     a, b = torch.zeros(2, 6, 3), torch.ones(1, 6, 3)
     out = mix_styles(a, b, [0, 1])
     assert out[:, :2].eq(1).all() and out[:, 2:].eq(0).all() and a.eq(0).all()
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_warns_once_where_the_hardware_has_no_bfloat16(native, monkeypatch, caplog):
+    # The CPU cannot be swapped in a test: what is replaced is the answer to "AVX-512 BF16 or AMX?".
+    from facegan.utils import device as devmod
+
+    monkeypatch.setattr(devmod, "_warned", set())
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert devmod.has_native_bf16("cpu") is native
+    G = build_generator(DCGANConfig(resolution=8, ngf=4, ndf=4))
+    z = np.random.RandomState(0).randn(2, G.z_dim)
+    with caplog.at_level(logging.WARNING, logger="facegan.utils.device"):
+        assert G.run(z, precision="fp32").shape == (2, 8, 8, 3)
+        assert not caplog.records  # fp32 never warns
+        for _ in range(2):
+            assert G.run(z, precision="bf16").shape == (2, 8, 8, 3)  # slow, not refused
+    warnings = [r.getMessage() for r in caplog.records]
+    if native:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and "no AVX-512 BF16 or AMX" in warnings[0] and "use fp32" in warnings[0]

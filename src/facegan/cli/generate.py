@@ -66,7 +66,8 @@ def noise_option(fn):
               help="Write seedNNNN.npz (z and ws) beside each image.")
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 is faster on AVX-512 BF16 CPUs and recent GPUs; fp32 reproduces the official images.")
+              help="bf16 is faster on AVX-512 BF16/AMX CPUs and recent GPUs (slower elsewhere); fp32 reproduces "
+                   "the official images.")
 def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, grid, save_latents, batch_size,
              precision):
     """Generate images from seeds: seed0000.png, ... (as NVIDIA's generate.py).

@@ -26,7 +26,7 @@ from facegan.cli._common import FloatList
 @click.option("--random-psi", default=0.7, show_default=True, type=float, help="Default psi of /random.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16 renders faster on AVX-512 BF16 CPUs and recent GPUs.")
+              help="bf16 renders faster on AVX-512 BF16/AMX CPUs and recent GPUs (slower elsewhere).")
 @click.option("--display-size", default=512, show_default=True, type=click.IntRange(16, 4096),
               help="Largest side of the game's images.")
 @click.option("--round-ttl", default=600.0, show_default=True, type=click.FloatRange(1, 86400),

@@ -21,6 +21,7 @@ from facegan.generation.latents import seeds_to_z
 from facegan.generation.truncation import NO_TRUNCATION, Truncation, map_truncated
 from facegan.networks.base import NOISE_MODES
 from facegan.utils.atomic import atomic_write_bytes
+from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import make_grid, save_image, to_uint8
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def synthesize(G, ws: torch.Tensor, noise_mode: str = "const", batch_size: int =
     if noise_mode not in NOISE_MODES:
         raise ConfigError(f"noise mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
     device = next(G.parameters()).device
+    warn_if_bf16_is_emulated(precision, device)
     out = []
     for i in range(0, len(ws), batch_size):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):

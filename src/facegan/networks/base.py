@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError
+from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 
 NOISE_MODES = ("const", "random", "none")
@@ -113,6 +114,7 @@ class GeneratorBase(nn.Module):
         self.eval()
         if precision == "fp16" and device.type != "cuda":
             raise ConfigError("precision 'fp16' needs CUDA; use 'bf16' or 'fp32' on this device")
+        warn_if_bf16_is_emulated(precision, device)
         autocast = contextlib.nullcontext() if precision == "fp32" else torch.autocast(
             device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
         try:

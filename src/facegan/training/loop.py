@@ -44,6 +44,7 @@ from facegan.training.rundir import (
 )
 from facegan.training.sampler import GlobalStream, RankBatchSampler
 from facegan.training.schedule import lod_changed, progressive_schedule
+from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 
 log = logging.getLogger("facegan.training")
@@ -192,6 +193,7 @@ def _train(opts: TrainingOptions, d: dist.Dist, progress: bool) -> RunResult:
     nets = {"G": G, "D": D}
     augment_pipe, ada = _make_augment(opts, device)
     autocast = torch.bfloat16 if opts.precision == "bf16" else None
+    warn_if_bf16_is_emulated(opts.precision, device)
     loss = GANLoss(G, D, opts.loss, augment_pipe, opts.r1_gamma, opts.style_mixing_prob, opts.pl_weight,
                    opts.pl_batch_shrink, opts.wgan_lambda, opts.wgan_epsilon, opts.wgan_target, autocast)
 

@@ -24,6 +24,7 @@ from facegan.errors import ConfigError
 from facegan.generation.latents import seed_to_z
 from facegan.generation.mixing import STYLE_GROUPS, group_layers, mix_styles
 from facegan.networks.base import NOISE_MODES
+from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 from facegan.web.imaging import encode_png, to_display
 
@@ -89,6 +90,7 @@ class Renderer:
         self.info = describe_network(G, name)
         self.device = next(G.parameters()).device
         self.precision = precision
+        warn_if_bf16_is_emulated(precision, self.device)
         self.preview_resolution = preview_resolution
         self.lock = threading.Lock()
         self._cache: OrderedDict[RenderParams, bytes] = OrderedDict()
