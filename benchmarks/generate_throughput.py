@@ -24,6 +24,7 @@ import types
 
 import numpy as np
 import torch
+from _machine import machine  # benchmarks/_machine.py
 
 from facegan.networks import build_generator, get_architecture
 from facegan.utils.images import to_uint8
@@ -151,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": [], "skipped": []}
+    results = {**machine(), "rows": [], "skipped": []}
     for device_name in args.devices.split(","):
         if device_name == "cuda" and not torch.cuda.is_available():
             results["skipped"].append("cuda: not available")

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import machine  # benchmarks/_machine.py
 
 CONFIGS = {
     "tiny": dict(resolution=32, cfg="tiny", batch=16, overrides={}),
@@ -233,7 +234,7 @@ def main() -> None:
             for name in args.configs.split(","):
                 results.append(bench_config(name, args, Path(tmp), torch.device(device)))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__, "results": results},
+    print(json.dumps({**machine(), "results": results},
                      indent=1))
 
 
