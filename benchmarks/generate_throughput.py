@@ -2,14 +2,17 @@
 at 256² and 1024², batch 1 and 8, on CPU and (when present) CUDA, in fp32 and bf16.
 
     PYTHONPATH=src python benchmarks/generate_throughput.py [--rounds 5] [--resolutions 256,1024]
-        [--batches 1,8] [--archs stylegan,stylegan2] [--devices cpu,cuda] [--peer PATH]
+        [--batches 1,8] [--archs stylegan,stylegan2] [--devices cpu,cuda] [--precisions fp32,bf16]
+        [--compile] [--peer PATH]
 
 With `--peer PATH` (a local checkout of NVlabs/stylegan2-ada-pytorch, kept outside this repo) the
 peer's own Generator is built with the same config and loaded with the same weights (the state
 dict names match), checked to produce the same image, and timed in the same process, alternating
 with ours round by round; the JSON gives the median of the per-round ratios. bf16 rows also report
 the deviation from our fp32 images (mean and max absolute difference in grey levels, and the
-fraction of pixels off by more than one grey level).
+fraction of pixels off by more than one grey level). `--compile` adds `torch.compile(G)` (inductor
+with freezing) as a side of its own; every row gives `first_call_s`, which for that side is the
+compilation.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def timed(fn, device: torch.device) -> tuple[float, torch.Tensor]:
 
 
 def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: int, peer_path: str | None,
-          precisions: tuple[str, ...] = ("fp32", "bf16")) -> list:
+          precisions: tuple[str, ...] = ("fp32", "bf16"), compile_: bool = False) -> list:
     torch.manual_seed(0)
     cfg = config_for(arch, resolution)
     G = build_generator(cfg).eval().to(device)
@@ -102,17 +105,30 @@ def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: 
         with torch.inference_mode():
             return peer(z, None, noise_mode="const")
 
+    def compiled():
+        # Inductor with freezing: weights become constants, so it can pre-pack them for oneDNN and fold
+        # the weight-only work (demodulation norms) out of the graph.
+        G_c = torch.compile(G, options={"freezing": True})
+
+        def run():
+            with torch.inference_mode():
+                return G_c(z, noise_mode="const").float()
+        return run
+
     sides = {p: ours(p) for p in dict.fromkeys(("fp32",) + tuple(precisions))}  # fp32: the reference
+    if compile_:
+        sides["fp32_compiled"] = compiled()
     if peer is not None:
         sides["peer_fp32"] = theirs
     times: dict[str, list[float]] = {k: [] for k in sides}
     outputs: dict[str, torch.Tensor] = {}
     peaks: dict[str, float | None] = {}
-    for name, fn in sides.items():  # warm-up, outputs, peak memory
+    first_call: dict[str, float] = {}
+    for name, fn in sides.items():  # warm-up (compilation included), outputs, peak memory
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         rss_peak_reset()
-        _, outputs[name] = timed(fn, device)
+        first_call[name], outputs[name] = timed(fn, device)
         peaks[name] = (torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else rss_peak_mib()
     for _ in range(rounds):  # alternate the sides round by round
         for name, fn in sides.items():
@@ -123,6 +139,7 @@ def bench(arch: str, resolution: int, batch: int, device: torch.device, rounds: 
         med = statistics.median(times[name])
         row = {"arch": arch, "resolution": resolution, "batch": batch, "device": device.type, "side": name,
                "seconds_per_batch": round(med, 4), "images_per_second": round(batch / med, 3),
+               "first_call_s": round(first_call[name], 2),
                "peak_memory_mib": None if peaks[name] is None else round(peaks[name], 1)}
         if name != "fp32":
             row["speedup_vs_ours_fp32_median"] = round(statistics.median(
@@ -149,6 +166,8 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16",
                         help="our sides (fp32 always runs: it is the reference image); bf16 is slow on CPUs "
                              "without AVX-512 BF16 or AMX")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile(G) (inductor, freezing) in fp32")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -167,7 +186,7 @@ def main() -> None:
             for res in map(int, args.resolutions.split(",")):
                 for batch in map(int, args.batches.split(",")):
                     results["rows"].extend(bench(arch, res, batch, device, args.rounds, args.peer,
-                                                       tuple(args.precisions.split(","))))
+                                                       tuple(args.precisions.split(",")), args.compile))
                     print(json.dumps(results["rows"][-1]), file=sys.stderr)
     print(json.dumps(results, indent=2))
 

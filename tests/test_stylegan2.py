@@ -211,8 +211,14 @@ def test_torch_compile_captures_one_graph_for_training_and_inference(arch):
     D_c(img, c).sum().backward()  # gradients flow through both compiled graphs
     assert G.synthesis.b32.conv1.weight.grad is not None and torch.isfinite(G.mapping.fc0.weight.grad).all()
     G.eval()
-    with torch.no_grad():  # inference: the in-place epilogues and weight caches trace too
+    from torch._dynamo.utils import counters
+
+    with torch.no_grad():  # inference: the in-place epilogues trace too, and eager calls between
         torch.testing.assert_close(G_c(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+        graphs = counters["stats"]["unique_graphs"]
+        for _ in range(2):  # eager calls in between (which fill the layers' weight caches) ...
+            torch.testing.assert_close(G_c(z, c, noise_mode="const"), G(z, c, noise_mode="const"))
+        assert counters["stats"]["unique_graphs"] == graphs  # ... cause no recompilation
 
 
 def test_fp16_layers_stay_float32_on_cpu():

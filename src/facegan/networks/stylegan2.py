@@ -252,7 +252,10 @@ class SynthesisLayer(nn.Module):
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         prepared = {"weight": self.weight}
-        if not torch.is_grad_enabled() and not fused:
+        # The cache is Python state keyed on storage pointers: under torch.compile it would make every
+        # layer recompile (and eager calls in between invalidate the guards); inductor folds the same
+        # weight-only work into its graph instead.
+        if not torch.is_grad_enabled() and not fused and not torch.compiler.is_compiling():
             dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
             prepared = self._cache.get(self.weight, dtype, transpose=self.up == 2)
             x = x.to(dtype)
