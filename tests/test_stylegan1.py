@@ -382,6 +382,7 @@ def test_torch_compile_captures_one_graph_and_follows_the_lod_buffer():
     disc = torch.compile(D, backend="aot_eager", fullgraph=True)
     from torch._dynamo.utils import counters
 
+    graphs = counters["stats"]["unique_graphs"]  # a process-wide count: other tests compile too
     with torch.no_grad():
         for lod in (0.0, 0.5, 1.25):  # a fade-in moves the buffers: no recompilation
             G.synthesis.lod.fill_(lod)
@@ -389,7 +390,7 @@ def test_torch_compile_captures_one_graph_and_follows_the_lod_buffer():
             img = synthesis(ws, noise_mode="const")
             torch.testing.assert_close(img, G.synthesis(ws, lod=lod))
             torch.testing.assert_close(disc(img), D(img, lod=lod))
-        assert counters["stats"]["unique_graphs"] == 2
+        assert counters["stats"]["unique_graphs"] == graphs + 2
         assert synthesis(ws, max_resolution=8).shape[-1] == 8
 
 
