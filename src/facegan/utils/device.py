@@ -49,18 +49,16 @@ def has_native_bf16(device: torch.device | str) -> bool:
 _warned: set[str] = set()
 
 
-def warn_if_bf16_is_emulated(precision: str, device: torch.device | str) -> bool:
+def warn_if_bf16_is_emulated(precision: str, device: torch.device | str) -> None:
     """Log a warning (once per device type) when bf16 is asked for where the hardware has none.
 
-    Returns whether bf16 is emulated here. The run goes on: the images are valid, only slow.
+    The run goes on: the images are valid, only slow.
     """
     device = torch.device(device)
-    if precision != "bf16" or has_native_bf16(device):
-        return False
-    if device.type not in _warned:
-        _warned.add(device.type)
-        what = (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no AVX-512 BF16 or AMX"
-                if device.type == "cpu" else f"this {device.type} device has no native bfloat16")
-        log.warning("precision bf16: %s, so bfloat16 is emulated and runs several times slower than fp32 "
-                    "here; use fp32 (the default)", what)
-    return True
+    if precision != "bf16" or device.type in _warned or has_native_bf16(device):
+        return
+    _warned.add(device.type)
+    what = (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no AVX-512 BF16 or AMX"
+            if device.type == "cpu" else f"this {device.type} device has no native bfloat16")
+    log.warning("precision bf16: %s, so bfloat16 is emulated and runs several times slower than fp32 "
+                "here; use fp32 (the default)", what)
