@@ -29,7 +29,7 @@ class Server:
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
@@ -79,6 +79,21 @@ def _handler(server: Server):
 
         def log_message(self, *args):
             pass
+
+        def do_HEAD(self):  # noqa: N802  (the Hugging Face Hub's metadata request)
+            with server.lock:
+                server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            route = server.routes.get(urlsplit(self.path).path)
+            if route is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.send_header("ETag", self._etag(route))
+            self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+            self.end_headers()
 
         def do_GET(self):  # noqa: N802
             with server.lock:

@@ -219,8 +219,9 @@ def _from_hub(spec: str, *, offline: bool | None) -> Path:
         local = Path(hf_hub_download(repo_id, m["file"], revision=m["rev"], local_files_only=offline,
                                      endpoint=os.environ.get("HF_ENDPOINT") or None))
     except LocalEntryNotFoundError:
-        raise NetworkFormatError(f"{spec} is not in the Hugging Face cache and facegan is offline (or the Hub "
-                                 f"cannot be reached): download https://huggingface.co/{repo_id}/resolve/"
+        why = ("is not in the Hugging Face cache and facegan is offline" if offline else
+               "did not come from the Hugging Face Hub (no such file, or the Hub cannot be reached)")
+        raise NetworkFormatError(f"{spec} {why}: download https://huggingface.co/{repo_id}/resolve/"
                                  f"{m['rev'] or 'main'}/{m['file']} by hand and pass its path") from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
