@@ -114,6 +114,13 @@ def test_a_timeout_is_one_line(server, network_bytes, cache):
     assert cache_files(cache) == []
 
 
+def test_an_unwritable_cache_is_one_line(server, network_bytes, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FACEGAN_CACHE", str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(DownloadError, match="cannot write net.pkl into the cache .*set FACEGAN_CACHE to a writable"):
+        resolve_network(server.add("/net.pkl", network_bytes), progress=False)
+
+
 def test_an_unreachable_server_is_one_line():
     with pytest.raises(DownloadError, match="cannot connect"):
         fetch(Remote("x/x.pkl", ("http://127.0.0.1:9/x.pkl",)), progress=False)

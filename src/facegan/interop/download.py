@@ -220,20 +220,24 @@ def fetch(remote: Remote, validate: Validator | None = None, *, offline: bool | 
     if offline:
         raise DownloadError(f"{remote.filename} is not in the cache and facegan is offline: download {urls[0]} "
                             f"and put it at {dest}")
-    with _lock(dest, waiting=f"waiting for another process downloading {remote.filename}"):
-        if dest.is_file() and not force:  # the other process finished it
-            check_entry(remote, validate)
-            return dest
-        failures = []
-        for url in urls:
-            try:
-                _download(url, dest, timeout=timeout, progress=progress)
-                digest = _accept(remote, dest, url, validate)
-            except DownloadError as exc:
-                failures.append(f"{url}: {str(exc).rstrip('.')}")
-                continue
-            _checked[remote.key] = (dest.stat().st_size, dest.stat().st_mtime_ns, digest)
-            return dest
+    try:
+        with _lock(dest, waiting=f"waiting for another process downloading {remote.filename}"):
+            if dest.is_file() and not force:  # the other process finished it
+                check_entry(remote, validate)
+                return dest
+            failures = []
+            for url in urls:
+                try:
+                    _download(url, dest, timeout=timeout, progress=progress)
+                    digest = _accept(remote, dest, url, validate)
+                except DownloadError as exc:
+                    failures.append(f"{url}: {str(exc).rstrip('.')}")
+                    continue
+                _checked[remote.key] = (dest.stat().st_size, dest.stat().st_mtime_ns, digest)
+                return dest
+    except OSError as exc:
+        raise DownloadError(f"cannot write {remote.filename} into the cache {cache_dir()} ({exc.strerror or exc}); "
+                            f"set {CACHE_ENV} to a writable folder") from None
     hint = "" if os.environ.get(MIRROR_ENV) else " (or set FACEGAN_MIRROR to a mirror)"
     raise DownloadError(f"could not download {remote.filename}: {'; '.join(failures)}. Download it by hand and "
                         f"put it at {dest}{hint}")
