@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 @dataclass
 class Route:
     body: bytes = b""
-    mode: str = "file"        # file | cut | html | 404 | hang | drive | drive-legacy | drive-quota | no-range
+    mode: str = "file"        # file | cut | html | 404 | drive | drive-legacy | drive-quota | no-range
     cuts: int = 1             # 'cut': how many answers stop halfway
-    delay: float = 0.0        # seconds before answering ('hang' waits this long)
+    delay: float = 0.0        # seconds before answering (a hang, for timeouts and overlapping downloads)
     served: int = field(default=0)
 
 

@@ -153,3 +153,4 @@ def test_hf_urls_go_through_huggingface_hub(server, files, tmp_path, monkeypatch
     server.add("/someone/faces/resolve/main/evil.pkl", b"<html><body>not a network</body></html>")
     with pytest.raises(facegan.FaceganError, match="HTML page"):
         facegan.load("hf://someone/faces/evil.pkl")
+    assert not [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and b"not a network" in p.read_bytes()]

@@ -187,8 +187,6 @@ def resolve_network(spec: str | os.PathLike, *, offline: bool | None = None, pro
     path = Path(text).expanduser()
     if path.is_file() or (dir_okay and path.is_dir()):
         return path
-    if path.is_dir():
-        raise NetworkFormatError(f"{path}: a folder, not a network file")
     lowered = text.lower()
     if lowered.startswith(("http://", "https://")):
         return fetch(url_remote(text), validate_network_file, offline=offline, progress=progress)
@@ -196,15 +194,18 @@ def resolve_network(spec: str | os.PathLike, *, offline: bool | None = None, pro
         return _from_hub(text, offline=offline)
     if lookup(text) is not None:
         return download_pretrained(text, offline=offline, progress=progress)
+    if path.is_dir():
+        raise NetworkFormatError(f"{path}: a folder, not a network file")
+    what = "no such file or folder" if dir_okay else "no such file"
     if "/" in text or "\\" in text or path.suffix:
-        raise NetworkFormatError(f"{text}: no such file{_suggest(text) if not path.suffix else ''}")
-    raise NetworkFormatError(f"{text}: no such file, and not the name of a pretrained network{_suggest(text)} "
+        raise NetworkFormatError(f"{text}: {what}")
+    raise NetworkFormatError(f"{text}: {what}, and not the name of a pretrained network{_suggest(text)} "
                              "(`facegan pretrained list` shows them; URLs and hf://owner/repo/file work too)")
 
 
 def _from_hub(spec: str, *, offline: bool | None) -> Path:
     """hf://owner/repo[@revision]/file through huggingface_hub (its own cache, $HF_HOME), then checked
-    through the restricted unpickler like any download."""
+    through the restricted unpickler like any download; a file that fails is removed from that cache."""
     m = _HF.match(spec)
     if not m:
         raise NetworkFormatError(f"{spec}: expected hf://owner/repo/file (optionally hf://owner/repo@revision/file)")
@@ -226,5 +227,10 @@ def _from_hub(spec: str, *, offline: bool | None) -> Path:
     except (HfHubHTTPError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise NetworkFormatError(f"{spec}: could not download it from the Hugging Face Hub ({reason})") from None
-    validate_network_file(local)
+    try:
+        validate_network_file(local)
+    except NetworkFormatError:
+        for path in {local.resolve(), local}:  # the blob and the snapshot's link to it: not kept
+            path.unlink(missing_ok=True)
+        raise
     return local
