@@ -163,7 +163,7 @@ def _lock(path: Path, waiting: str | None = None) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------------
 # Checking an entry
 
-_checked: dict[str, tuple[int, int, str]] = {}  # key -> (size, mtime_ns, sha256) hashed in this process
+_checked: dict[str, tuple[int, int, str]] = {}  # path -> (size, mtime_ns, sha256) hashed in this process
 
 
 def check_entry(remote: Remote, validate: Validator | None = None) -> str:
@@ -173,7 +173,7 @@ def check_entry(remote: Remote, validate: Validator | None = None) -> str:
     """
     path = remote.path
     stat = path.stat()
-    seen = _checked.get(remote.key)
+    seen = _checked.get(str(path))
     if seen and seen[:2] == (stat.st_size, stat.st_mtime_ns):
         return seen[2]
     digest = sha256_of(path)
@@ -191,7 +191,7 @@ def check_entry(remote: Remote, validate: Validator | None = None) -> str:
                             f"recorded {recorded}; delete the file (or run `facegan pretrained download --force`)")
     else:
         _expect_hash(remote, digest, path)
-    _checked[remote.key] = (stat.st_size, stat.st_mtime_ns, digest)
+    _checked[str(path)] = (stat.st_size, stat.st_mtime_ns, digest)
     return digest
 
 
@@ -233,7 +233,7 @@ def fetch(remote: Remote, validate: Validator | None = None, *, offline: bool | 
                 except DownloadError as exc:
                     failures.append(f"{url}: {str(exc).rstrip('.')}")
                     continue
-                _checked[remote.key] = (dest.stat().st_size, dest.stat().st_mtime_ns, digest)
+                _checked[str(dest)] = (dest.stat().st_size, dest.stat().st_mtime_ns, digest)
                 return dest
     except OSError as exc:
         raise DownloadError(f"cannot write {remote.filename} into the cache {cache_dir()} ({exc.strerror or exc}); "
