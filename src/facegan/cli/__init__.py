@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -24,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": (
         "facegan.cli.convert", "convert",
         "Convert an official NVIDIA pickle to .safetensors."),
+    "pretrained": ("facegan.cli.pretrained", "pretrained", "NVIDIA's networks by name: list, download, verify."),
     "train": (
         "facegan.cli.train", "train",
         "Train StyleGAN, StyleGAN2 or DCGAN on a dataset archive."),
@@ -84,8 +86,11 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "ter
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="facegan")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("--offline", is_flag=True, help="Never touch the network: use only cached files (= FACEGAN_OFFLINE=1).")
+def cli(verbose: int, offline: bool) -> None:
     """facegan: StyleGAN face generation end to end."""
+    if offline:
+        os.environ["FACEGAN_OFFLINE"] = "1"
     level = logging.WARNING - 10 * min(verbose + 1, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from facegan.cli._network import NETWORK_PATH
+
 
 @click.command()
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("src", type=NETWORK_PATH)
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 def convert(src: Path, dest: Path) -> None:
     """Convert an official NVIDIA network pickle (StyleGAN, StyleGAN2, StyleGAN2-ADA TensorFlow, or a

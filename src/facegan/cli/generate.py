@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 
 from facegan.cli._common import FloatList, IntList
+from facegan.cli._network import NETWORK
 
 NOISE = click.Choice(["const", "random", "none"])
 
 
 def network_options(fn):
     """--network and --device: the command receives the loaded generator as `G`."""
-    @click.option("--network", "network_path", required=True, type=click.Path(exists=True, dir_okay=False),
+    @click.option("--network", "network_path", required=True, type=NETWORK,
                   help="Our .safetensors, a training checkpoint, or an official NVIDIA pickle.")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
     @functools.wraps(fn)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from facegan.cli._network import NETWORK
+
 
 @click.command(context_settings={"show_default": True})
-@click.option("--network", "network_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--network", "network_path", required=True, type=NETWORK)
 @click.option("--data", required=True, type=click.Path(exists=True), help="The real images (archive).")
 @click.option("--metrics", default="fid50k_full", help="Comma-separated metric names (see docs/metrics.md).")
 @click.option("--num-gen", type=int, default=None, help="Generated images (override, for quick runs).")

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from facegan.cli._common import FloatList
+from facegan.cli._network import NETWORK_PATH
 
 
 @click.command()
-@click.option("--network", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--network", required=True, type=NETWORK_PATH,
               help="Generator: our .safetensors or an official NVIDIA pickle.")
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="Archive (zip or folder) of real photos.")

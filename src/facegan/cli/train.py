@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from facegan.cli._network import RESUME
 from facegan.training.options import AUGMENTS, PRECISIONS
 
 
@@ -21,7 +22,7 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--snap", type=int, default=None, help="Snapshot every N ticks.")
 @click.option("--tick", "tick_kimg", type=float, default=None, help="Progress line every N kimg.")
 @click.option("--seed", type=int, default=None)
-@click.option("--resume", default=None, help="A run dir or checkpoint to continue, or a network to fine-tune.")
+@click.option("--resume", type=RESUME, help="A run dir or checkpoint to continue, or a network to fine-tune.")
 @click.option("--mirror/--no-mirror", default=None, help="Add x-flips of the dataset.")
 @click.option("--cond/--no-cond", default=None, help="Condition on the dataset's labels.")
 @click.option("--aug", type=click.Choice(AUGMENTS), default=None, help="Augmentation (default: noaug).")

@@ -8,20 +8,22 @@
 - `lpips`: `vgg.pth`, LPIPS v0.1 linear layers for VGG (richzhang/PerceptualSimilarity); BSD 2-Clause.
 
 Search order: the explicit path given (`--inception PATH`, ...), then the cache folder
-(`$FACEGAN_CACHE`, default `~/.cache/facegan`), then a download to the cache when online
-(written atomically). Offline and absent, a MetricError says which file to put where.
+(`$FACEGAN_CACHE`, default `~/.cache/facegan`), then a download to the cache when online. Downloads
+go through the package's one download path (facegan.interop.download: resumed, locked, checked by
+loading, SHA-256 recorded in the cache index, FACEGAN_MIRROR and FACEGAN_OFFLINE honoured).
+Offline and absent, a MetricError says which file to put where.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from facegan.errors import MetricError
-from facegan.utils.atomic import atomic_path
+from facegan.errors import FaceganError, MetricError
+from facegan.interop.download import Remote, fetch, is_offline
+from facegan.interop.download import cache_dir as cache_dir
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,11 @@ class WeightFile:
     name: str
     filename: str
     url: str
-    sha256_prefix: str | None = None  # pytorch-fid encodes one in the file name
+    sha256_prefix: str | None = None  # pytorch-fid and torchvision encode one in the file name
+
+    @property
+    def remote(self) -> Remote:
+        return Remote(self.filename, (self.url,), mirrorable=True)
 
 
 WEIGHTS = {
@@ -46,10 +52,6 @@ WEIGHTS = {
 }
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FACEGAN_CACHE", Path.home() / ".cache" / "facegan"))
-
-
 def locate(name: str, explicit: str | os.PathLike | None = None, download: bool = True) -> Path:
     """The path of weight file `name` (see module docstring for the search order)."""
     spec = WEIGHTS[name]
@@ -58,29 +60,35 @@ def locate(name: str, explicit: str | os.PathLike | None = None, download: bool 
         if not path.is_file():
             raise MetricError(f"{path}: no such weight file")
         return path
-    cached = cache_dir() / spec.filename
-    if cached.is_file():
-        return cached
-    if download:
+    cached = spec.remote.path
+    if cached.is_file() or (download and not is_offline()):
         try:
-            _download(spec, cached)
-            return cached
-        except OSError as exc:
+            return fetch(spec.remote, lambda p: _check(spec, p))
+        except FaceganError as exc:
             reason = str(exc)
     else:
-        reason = "downloads disabled"
+        reason = "downloads disabled" if not download else "facegan is offline"
     raise MetricError(f"the {name} weights ({spec.filename}) are not available ({reason}). Download "
                       f"{spec.url} and pass it with --{name.split('-')[0]} PATH, or put it in {cache_dir()} "
                       f"(FACEGAN_CACHE).")
 
 
-def _download(spec: WeightFile, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(spec.url, timeout=30) as response, atomic_path(dest) as tmp:
-        h = hashlib.sha256()
-        with open(tmp, "wb") as f:
-            while chunk := response.read(1 << 20):
-                f.write(chunk)
-                h.update(chunk)
-        if spec.sha256_prefix and not h.hexdigest().startswith(spec.sha256_prefix):
-            raise OSError(f"checksum mismatch for {spec.url}")
+def _check(spec: WeightFile, path: Path) -> None:
+    """What the cache asks of a weight file: the hash prefix its name carries, and that it loads as
+    what it should be (a state dict through torch's restricted loader, or a TorchScript archive)."""
+    import torch
+
+    from facegan.interop.download import sha256_of
+
+    if spec.sha256_prefix and not sha256_of(path).startswith(spec.sha256_prefix):
+        raise MetricError(f"{spec.filename}: its SHA-256 does not start with {spec.sha256_prefix}, as its name says")
+    if spec.filename.endswith(".pt"):
+        if not zipfile.is_zipfile(path):
+            raise MetricError(f"{spec.filename}: not a TorchScript archive")
+        return
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MetricError(f"{spec.filename}: not a readable state dict ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MetricError(f"{spec.filename}: not a state dict of tensors")
