@@ -142,7 +142,7 @@ def test_style_mixing_works_on_a_style_based_network(files):
         page = c.get("/explore?seed=1")
     assert info["style_mixing"] and info["groups"]["coarse"] == [0, 1, 2, 3] and info["groups"]["fine"] == []
     assert plain.status_code == mixed.status_code == 200 and plain.content != mixed.content
-    assert fine.status_code == 422 and "no fine layers" in fine.json()["detail"]
+    assert fine.status_code == 422 and "no fine layers" in fine.json()["detail"][0]["msg"]
     assert "styles to mix" not in page.text and "(none here)" in page.text
 
 
@@ -209,8 +209,9 @@ def test_serve_command_help_lists_its_options():
 
     out = CliRunner().invoke(serve, ["--help"])
     assert out.exit_code == 0
-    for option in ("--network", "--data", "--db", "--host", "--port", "--pool-size", "--psi", "--device"):
+    for option in ("--network", "--data", "--db", "--host", "--port", "--pool-size", "--trunc", "--device"):
         assert option in out.output
+    assert "--psi" not in out.output  # the old spelling still works, but is no longer shown
 
 
 def test_serve_command_reports_bad_input_without_a_traceback(files, tmp_path, capsys):
