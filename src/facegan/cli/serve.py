@@ -40,7 +40,7 @@ from facegan.cli.types import PSI_MAX, PSI_MIN, Float, FloatList, Int, OutputFil
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="Host header to accept (repeatable). Default: loopback names when bound to loopback, else any.")
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def serve(network, data, db, host, port, pool_size, psi, random_psi, device, precision, display_size, round_ttl,
           rate_limit_scale, allowed_hosts, log_level):
     """Serve the Which Face Is Real game, the lesson, /random, the explorer and the statistics.

@@ -271,7 +271,7 @@ class ArchiveDest(click.ParamType):
         elif suffix:
             self.fail(f"{path}: a destination is OUT.zip or a folder name without an extension, not {suffix}",
                       param, ctx)
-        problem = creatable(path if path.exists() else path.parent)
+        problem = creatable(path if path.is_dir() else path.parent)
         if problem:
             self.fail(problem, param, ctx)
         return path
