@@ -57,7 +57,7 @@ def project(G, image, target_opt, outdir, num_steps, seed, w_plus, loss_kind, lp
     from facegan.projection import project as run_projection
 
     if (image is None) == (target_opt is None):
-        raise ConfigError("give the photo to project with --target PHOTO (once)")
+        raise ConfigError("give the photo to project once, as --target PHOTO (IMAGE or --target, not both)")
     target = load_target(image or target_opt, G.img_resolution, G.img_channels)
     options = ProjectionOptions(num_steps=num_steps, seed=seed, w_plus=w_plus)
     loss = make_loss(loss_kind, lpips_path, vgg_path)
