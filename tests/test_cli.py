@@ -237,3 +237,16 @@ def test_serve_checks_its_port_before_it_prints_the_banner(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "Which Face Is Real on" not in out and f"cannot listen on 127.0.0.1:{port}: it is in use" in err
     assert not (tmp_path / "g.sqlite").exists()
+
+
+def test_train_dry_run_resolves_the_checked_options(tmp_path, capsys):
+    import json
+
+    from training_helpers import lfw_archive
+
+    data = lfw_archive(tmp_path / "faces.zip", 16, 4)
+    assert main(["train", "--data", str(data), "--outdir", str(tmp_path / "runs"), "--cfg", "tiny", "--metrics",
+                 "swd1k,none", "--device", "cpu", "--gamma", "0", "-n", "-q"]) == 0
+    opts = json.loads(capsys.readouterr().out)
+    assert opts["metrics"] == ["swd1k"] and opts["outdir"] == str(tmp_path / "runs") and opts["r1_gamma"] == 0
+    assert not (tmp_path / "runs").exists()

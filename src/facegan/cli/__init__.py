@@ -104,8 +104,10 @@ def cli(verbose: int, quiet: bool, debug: bool) -> None:
 
 def configure_logging(verbose: int, quiet: bool) -> None:
     """facegan's loggers at INFO (-v: DEBUG, -q: WARNING); other libraries at WARNING unless -vv."""
-    logging.basicConfig(level=logging.DEBUG if verbose >= 2 else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    if not root.handlers:  # a host that set up logging already (a test runner, an application) keeps its own
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        root.setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.getLogger("facegan").setLevel(level)
 

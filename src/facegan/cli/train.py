@@ -15,7 +15,7 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 
 @click.command(context_settings={"show_default": True})
 @click.option("--data", required=True, type=click.Path(exists=True), help="Dataset archive (zip or folder).")
-@click.option("--outdir", default="runs", type=OutputDir(), help="Where run directories go.")
+@click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
 @click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2",
               help="The architecture.")
 @click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan); see docs/training.md.")

@@ -198,9 +198,12 @@ def creatable(path: Path) -> str | None:
 
 
 class OutputDir(click.ParamType):
-    """A folder that is written to: it exists and is writable, or it can be created."""
+    """A folder that is written to: it exists and is writable, or it can be created (as `path_type`)."""
 
     name = "DIR"
+
+    def __init__(self, path_type: type = Path):
+        self.path_type = path_type
 
     def convert(self, value, param, ctx):
         path = Path(value)
@@ -209,7 +212,7 @@ class OutputDir(click.ParamType):
         problem = creatable(path)
         if problem:
             self.fail(problem, param, ctx)
-        return path
+        return self.path_type(path)
 
 
 class OutputFile(click.ParamType):
