@@ -250,3 +250,8 @@ def test_train_dry_run_resolves_the_checked_options(tmp_path, capsys):
     opts = json.loads(capsys.readouterr().out)
     assert opts["metrics"] == ["swd1k"] and opts["outdir"] == str(tmp_path / "runs") and opts["r1_gamma"] == 0
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_group_without_a_command_prints_its_help(capsys):
+    assert main([]) == 0 and "Commands:" in capsys.readouterr().out
+    assert main(["dataset"]) == 0 and "create" in capsys.readouterr().out

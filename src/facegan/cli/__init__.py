@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # `facegan` or `facegan dataset` alone: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.UsageError as exc:
         hint = f" (see: {exc.ctx.command_path} -h)" if exc.ctx is not None else ""
         error(exc.format_message().rstrip(".") + hint)

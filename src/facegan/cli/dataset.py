@@ -50,7 +50,7 @@ def create(force, source, dest, resolution, transform, resize_filter, height, ma
     Examples:
     facegan dataset create --source photos/ --dest faces.zip --resolution 256
     facegan dataset create --source img_align_celeba/ --dest celeba.zip --resolution 128
-    facegan dataset create --source builtin:lfw-subset --dest lfw.zip --force
+    facegan dataset create --source builtin:lfw-subset --dest lfw.zip --resolution 32 --force
     """
     from facegan.data.create import CreateOptions, create_dataset, report_path
 
