@@ -145,11 +145,15 @@ def test_truncation_sweep_adds_the_extension_a_name_lacks(net, tmp_path, capsys)
         capsys, 2, ["truncation-sweep", "--network", net, "--seeds", "1", "--output", tmp_path / "sweep.tiff"])
 
 
-def test_old_spellings_still_work_as_hidden_aliases(net, tmp_path):
+def test_old_spellings_still_work_as_hidden_aliases_with_a_warning(net, tmp_path, capsys):
     old = ["truncation-sweep", "--network", str(net), "--seeds", "1", "--psi", "0,1", "--out", str(tmp_path / "a.png")]
     new = ["truncation-sweep", "--network", str(net), "--seeds", "1", "--trunc", "0,1", "--output",
            str(tmp_path / "b.png")]
-    assert main(old) == 0 and main(new) == 0
+    assert main(old) == 0
+    err = capsys.readouterr().err
+    assert "warning: --psi is now --trunc" in err and "warning: --out is now --output" in err
+    assert main(new) == 0
+    assert "warning" not in capsys.readouterr().err
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 

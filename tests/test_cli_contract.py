@@ -89,6 +89,8 @@ def valid_value(param: click.Parameter, files: dict, out: Path) -> str:
         return str(out / "new.zip")
     if isinstance(t, click.Path):
         name = param.name or ""
+        if not t.file_okay:
+            return str(files["folder"])
         if "network" in name or name == "src":
             return str(files["network"])
         if name in ("data", "path") or "data" in name:

@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     ConfigError, like a usage error, exits 2); usage errors print the usage and exit 2. A traceback
     only with --debug or FACEGAN_DEBUG=1.
     """
+    from facegan.cli._common import ARGV
+
     argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    ARGV.set(tuple(argv))
     debug = debugging(argv)
     try:
         cli.main(args=argv, prog_name="facegan", standalone_mode=False)

@@ -3,6 +3,7 @@ old spellings kept as hidden aliases. Their values are checked by the types of t
 
 from __future__ import annotations
 
+import contextvars
 import functools
 
 import click
@@ -14,6 +15,8 @@ __all__ = ["AliasedOption", "FloatList", "IntList", "class_option", "device_opti
            "network_options", "noise_option", "parse_float_list", "parse_int_list", "truncation_options"]
 
 NOISE = click.Choice(["const", "random", "none"])
+# The command line being run (set by facegan.cli.main), so an old spelling can be named in a warning.
+ARGV: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("facegan_argv", default=())
 
 
 class AliasedOption(click.Option):
@@ -22,6 +25,13 @@ class AliasedOption(click.Option):
     def __init__(self, *args, aliases: tuple[str, ...] = (), **kwargs):
         self.aliases = tuple(aliases)
         super().__init__(*args, **kwargs)
+
+    def handle_parse_result(self, ctx, opts, args):
+        used = [a for a in self.aliases if any(t == a or t.startswith(a + "=") for t in ARGV.get())]
+        if used:
+            click.secho(f"warning: {used[0]} is now {self.opts[0]} (the old name goes in the next release)",
+                        fg="yellow", err=True)
+        return super().handle_parse_result(ctx, opts, args)
 
     def get_help_record(self, ctx):
         return self._without_aliases(super().get_help_record, ctx)
