@@ -79,8 +79,7 @@ class LazyGroup(click.Group):
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "terminal_width": 110}
 # Options of the whole program, accepted anywhere on the line (main() moves them to the front).
-GLOBAL_FLAGS = {"-v": "-v", "-vv": "-vv", "-vvv": "-vvv", "--verbose": "--verbose", "-q": "-q", "--quiet": "--quiet",
-                "--debug": "--debug"}
+GLOBAL_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose", "-q", "--quiet", "--debug"})
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT, epilog="""\b

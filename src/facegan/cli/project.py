@@ -58,6 +58,9 @@ def project(G, image, target_opt, outdir, num_steps, seed, w_plus, loss_kind, lp
 
     if (image is None) == (target_opt is None):
         raise ConfigError("give the photo to project once, as --target PHOTO (IMAGE or --target, not both)")
+    if image is not None:
+        click.secho("warning: the photo now comes as --target PHOTO (the old form goes in the next release)",
+                    fg="yellow", err=True)
     target = load_target(image or target_opt, G.img_resolution, G.img_channels)
     options = ProjectionOptions(num_steps=num_steps, seed=seed, w_plus=w_plus)
     loss = make_loss(loss_kind, lpips_path, vgg_path)
