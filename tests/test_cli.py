@@ -1,16 +1,22 @@
-"""The command line: every command is listed with one line of help, and user errors print cleanly."""
+"""The command line: every command is listed with one line of help, user errors print one clean line
+before any work starts, and each case of issue 21 gives one clear line or works as documented."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facegan import __version__
-from facegan.cli import COMMANDS, main
+from facegan.cli import COMMANDS, describe_os_error, main
 from facegan.cli._common import parse_float_list, parse_int_list
 from facegan.errors import ConfigError
+from web_helpers import build_archive, build_network
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -61,14 +67,6 @@ def test_float_lists_accept_negative_values():
 
 
 # -- the cases of issue 21, each pinned ----------------------------------------------------------
-import logging  # noqa: E402
-import socket  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from facegan.cli import describe_os_error  # noqa: E402
-from web_helpers import build_archive, build_network  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from facegan.cli.types import PSI_MAX, PSI_MIN, FloatList, Int, OutputDir, Outpu
 
 OUTDIR = {"required": True, "type": OutputDir(), "help": "The folder written to (created if missing)."}
 
+
 @click.command()
 @network_options
 @truncation_options
