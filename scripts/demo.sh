@@ -10,7 +10,7 @@ facegan() { "$PY" -m facegan "$@"; }
 
 mkdir -p "$OUT"
 echo "== 1/4 dataset: the 100 real LFW faces scikit-image ships, at 32x32"
-facegan dataset create --source builtin:lfw-subset --dest "$OUT/lfw-subset.zip" --resolution 32 --quiet
+facegan dataset create --source builtin:lfw-subset --dest "$OUT/lfw-subset.zip" --resolution 32 --force -q
 facegan dataset info "$OUT/lfw-subset.zip" --preview "$OUT/lfw-subset-preview.png"
 
 echo "== 2/4 training: StyleGAN2 'tiny' preset, $KIMG kimg on the CPU (a few minutes; Ctrl-C stops cleanly)"
@@ -22,7 +22,7 @@ NET="$RUN/network-final.safetensors"
 echo "== 3/4 generation from $NET"
 facegan generate --network "$NET" --seeds 0-35 --trunc 0.7 --grid --outdir "$OUT/samples" --no-latents
 facegan style-mix --network "$NET" --rows 1,2,3,4 --cols 5,6,7,8 --styles coarse --outdir "$OUT/style-mix"
-facegan truncation-sweep --network "$NET" --seeds 1,2,3 --out "$OUT/truncation-sweep.png"
+facegan truncation-sweep --network "$NET" --seeds 1,2,3 --output "$OUT/truncation-sweep.png"
 
 echo "== 4/4 done. Look at:"
 echo "  dataset preview    $OUT/lfw-subset-preview.png"

@@ -82,7 +82,7 @@ def make_doc_figures(network: str | Path, outdir: str | Path = REPO / "docs" / "
         save("gen-noise-components.png", noise_components(G, [1157, 1012]).grid)
         save("gen-noise-detail.png", noise_detail(G, [1157, 1012], samples=100).grid)
 
-    # facegan interpolate --seeds 1,2,3,4 --frames 15 --space w --out gen-interpolate.gif
+    # facegan interpolate --seeds 1,2,3,4 --frames 15 --space w --output gen-interpolate.gif
     frames = interpolation_frames(G, [1, 2, 3, 4], frames_per_transition=15, space="w")
     path = outdir / "gen-interpolate.gif"
     write_animation(np.stack([upscale(f, k) for f in frames]), path, fps=15)

@@ -138,7 +138,7 @@ def test_offline_flag_and_unknown_names_are_one_line_errors(server, tmp_path, ca
     assert code == 1 and err.startswith("error: karras2019stylegan-cats-256x256.pkl is not in the cache and facegan "
                                         "is offline: download ") and len(err.strip().splitlines()) == 1
     assert server.requests == []
-    assert main(["generate", "--network", "stylegan-ffqh", "--seeds", "0", "--outdir", str(tmp_path)]) == 1
+    assert main(["generate", "--network", "stylegan-ffqh", "--seeds", "0", "--outdir", str(tmp_path)]) == 2
     assert "did you mean stylegan-ffhq" in capsys.readouterr().err
 
 

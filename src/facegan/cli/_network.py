@@ -23,11 +23,15 @@ class NetworkParam(click.ParamType):
         self.path_type = path_type
 
     def convert(self, value, param, ctx):
+        from facegan.errors import NetworkFormatError
         from facegan.interop.registry import resolve_network
 
         if value is None:
             return None
-        path = resolve_network(Path(value) if isinstance(value, Path) else str(value), dir_okay=self.dir_okay)
+        try:
+            path = resolve_network(Path(value) if isinstance(value, Path) else str(value), dir_okay=self.dir_okay)
+        except NetworkFormatError as exc:  # not a file, not a name, not a network: a bad value (exit 2)
+            self.fail(str(exc), param, ctx)
         return self.path_type(path)
 
 

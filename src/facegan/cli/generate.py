@@ -3,69 +3,31 @@ facegan.generation. Every command loads its network with --network/--device and 
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import click
 
-from facegan.cli._common import FloatList, IntList
-from facegan.cli._network import NETWORK
+from facegan.cli._common import aliased, class_option, global_quiet, network_options, noise_option, truncation_options
+from facegan.cli.types import PSI_MAX, PSI_MIN, FloatList, Int, OutputDir, OutputFile, Seeds
 
-NOISE = click.Choice(["const", "random", "none"])
-
-
-def network_options(fn):
-    """--network and --device: the command receives the loaded generator as `G`."""
-    @click.option("--network", "network_path", required=True, type=NETWORK,
-                  help="Our .safetensors, a training checkpoint, or an official NVIDIA pickle.")
-    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
-    @functools.wraps(fn)
-    def wrapper(network_path, device, **kwargs):
-        import facegan
-        from facegan.utils.device import pick_device
-
-        return fn(G=facegan.load(network_path, device=pick_device(device)), **kwargs)
-    return wrapper
-
-
-def truncation_options(fn):
-    """--trunc (one psi or psi per style group) and --trunc-cutoff: the command receives `trunc`."""
-    @click.option("--trunc", default="1", show_default=True,
-                  help="Truncation psi, or one per style group: coarse=0.5,middle=0.7,fine=1 (unnamed groups: 1).")
-    @click.option("--trunc-cutoff", type=click.IntRange(min=0), default=None,
-                  help="Truncate only the layers below this index (default: all; StyleGAN v1 networks: 8).")
-    @functools.wraps(fn)
-    def wrapper(trunc, trunc_cutoff, **kwargs):
-        from facegan.generation.truncation import parse_truncation
-
-        return fn(trunc=parse_truncation(trunc, trunc_cutoff), **kwargs)
-    return wrapper
-
-
-def class_option(fn):
-    return click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-                        help="Class label (required for conditional networks).")(fn)
-
-
-def noise_option(fn):
-    return click.option("--noise-mode", type=NOISE, default="const", show_default=True,
-                        help="const: the stored noise maps; random: fresh noise; none: no noise.")(fn)
+OUTDIR = {"required": True, "type": OutputDir(), "help": "The folder written to (created if missing)."}
 
 
 @click.command()
 @network_options
 @truncation_options
-@click.option("--seeds", type=IntList(), default=None, help="Seeds, e.g. 0-3,7.")
+@click.option("--seeds", type=Seeds(), default=None, help="Seeds, e.g. 0-3,7 (0 to 2**32-1, at most 100,000).")
 @click.option("--projected-w", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Generate from a projector's projected_w.npz instead of seeds (writes proj00.png, ...).")
+              help="Generate from latents instead of seeds: a projector's projected_w.npz or the seedNNNN.npz "
+                   "this command writes (writes proj00.png, ...).")
 @noise_option
 @class_option
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
+@click.option("--outdir", **OUTDIR)
+@click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default="png", show_default=True,
+              help="Image file format.")
 @click.option("--grid", is_flag=True, help="Also write grid.<format> of all the images.")
 @click.option("--save-latents/--no-latents", default=True, show_default=True,
               help="Write seedNNNN.npz (z and ws) beside each image.")
-@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--batch", "batch_size", type=Int(1, 4096), default=8, show_default=True,
+              help="Images computed at once.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="bf16 is faster on AVX-512 BF16/AMX CPUs and recent GPUs (slower elsewhere); fp32 reproduces "
                    "the official images.")
@@ -74,6 +36,7 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
     """Generate images from seeds: seed0000.png, ... (as NVIDIA's generate.py).
 
     \b
+    Examples:
     facegan generate --network ffhq.pkl --seeds 0-3,7 --trunc 0.7 --outdir out
     facegan generate --network ffhq.pkl --seeds 0-7 --trunc coarse=0.5,middle=0.7 --grid --outdir out
     """
@@ -83,24 +46,25 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
     if seeds is None and projected_w is None:
         raise ConfigError("give --seeds (e.g. 0-3,7) or --projected-w FILE")
     paths = write_images(G, outdir, seeds, trunc, noise_mode, class_idx, projected_w, fmt, grid, save_latents,
-                         batch_size, precision, progress=True)
+                         batch_size, precision, progress=not global_quiet())
     click.echo(f"wrote {len(paths)} image(s) to {outdir} (psi {trunc.describe()}, noise {noise_mode})")
 
 
 @click.command("style-mix")
 @network_options
 @truncation_options
-@click.option("--rows", type=IntList(), required=True, help="Destination seeds, e.g. 85,100,75.")
-@click.option("--cols", type=IntList(), required=True, help="Seeds that give the styles, e.g. 55,821,1789.")
+@click.option("--rows", type=Seeds(limit=64), required=True, help="Destination seeds, e.g. 85,100,75.")
+@click.option("--cols", type=Seeds(limit=64), required=True, help="Seeds that give the styles, e.g. 55,821,1789.")
 @click.option("--styles", default="0-6", show_default=True,
               help="Layers taken from the column seeds: coarse, middle, fine, or indices like 0-6.")
 @noise_option
 @class_option
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--outdir", **OUTDIR)
 def style_mix(G, trunc, rows, cols, styles, noise_mode, class_idx, outdir):
     """The style-mixing matrix: grid.png plus {row}-{col}.png (as NVIDIA's style_mixing.py).
 
     \b
+    Example:
     facegan style-mix --network ffhq.pkl --rows 85,100,75 --cols 55,821,1789 --styles coarse --outdir mix
     """
     from facegan.generation.style_mix import style_mixing
@@ -115,17 +79,20 @@ def style_mix(G, trunc, rows, cols, styles, noise_mode, class_idx, outdir):
 
 @click.command("truncation-sweep")
 @network_options
-@click.option("--seeds", type=IntList(), required=True, help="One row per seed.")
-@click.option("--psi", "psis", type=FloatList(), default="-1,-0.7,-0.5,-0.2,0,0.2,0.5,0.7,1", show_default=True,
-              help="One column per psi (the paper's figure 8: 1,0.7,0.5,0,-0.5,-1).")
+@click.option("--seeds", type=Seeds(limit=64), required=True, help="One row per seed.")
+@aliased("--trunc", "psis", aliases=("--psi",), type=FloatList(PSI_MIN, PSI_MAX),
+         default="-1,-0.7,-0.5,-0.2,0,0.2,0.5,0.7,1", show_default=True,
+         help="One column per psi (the paper's figure 8: 1,0.7,0.5,0,-0.5,-1).")
 @noise_option
 @class_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The grid image.")
+@aliased("--output", "out", aliases=("--out",), required=True, type=OutputFile((".png", ".jpg")),
+         help="The grid image, .png or .jpg (a name without extension gets .png).")
 def truncation_sweep(G, seeds, psis, noise_mode, class_idx, out):
     """One row per seed, one column per psi (applied to every layer).
 
     \b
-    facegan truncation-sweep --network ffhq.pkl --seeds 91,388 --out sweep.png
+    Example:
+    facegan truncation-sweep --network ffhq.pkl --seeds 91,388 --trunc 1,0.7,0.5,0,-0.5,-1 --output sweep.png
     """
     from facegan.generation.truncation_sweep import truncation_sweep as sweep
     from facegan.utils.images import save_image
@@ -137,17 +104,18 @@ def truncation_sweep(G, seeds, psis, noise_mode, class_idx, out):
 @click.command("noise-figure")
 @network_options
 @truncation_options
-@click.option("--seeds", type=IntList(), default="1157,1012", show_default=True, help="One row per seed.")
-@click.option("--samples", type=click.IntRange(min=2), default=100, show_default=True,
+@click.option("--seeds", type=Seeds(limit=64), default="1157,1012", show_default=True, help="One row per seed.")
+@click.option("--samples", type=Int(2, 10_000), default=100, show_default=True,
               help="Noise realisations for the standard-deviation map.")
-@click.option("--noise-seed", type=int, default=0, show_default=True, help="Seed of the random noise draws.")
+@click.option("--noise-seed", type=Int(0), default=0, show_default=True, help="Seed of the random noise draws.")
 @class_option
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--outdir", **OUTDIR)
 def noise_figure(G, trunc, seeds, samples, noise_seed, class_idx, outdir):
     """noise-components.png (noise in all / no / fine / coarse layers) and noise-detail.png
     (a realisation, zoomed crops of four more, per-pixel std x4).
 
     \b
+    Example:
     facegan noise-figure --network ffhq.pkl --seeds 1157,1012 --outdir noise
     """
     from facegan.generation.noise_figure import noise_components, noise_detail
@@ -163,21 +131,27 @@ def noise_figure(G, trunc, seeds, samples, noise_seed, class_idx, outdir):
 @click.command()
 @network_options
 @truncation_options
-@click.option("--seeds", type=IntList(), required=True, help="Key frames, visited in order and back to the first.")
-@click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Frames per transition.")
-@click.option("--space", type=click.Choice(["z", "w"]), default="w", show_default=True)
-@click.option("--kind", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True)
-@click.option("--fps", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--seeds", type=Seeds(limit=1000), required=True,
+              help="Key frames, visited in order and back to the first.")
+@click.option("--frames", type=Int(1, 10_000), default=30, show_default=True, help="Frames per transition.")
+@click.option("--space", type=click.Choice(["z", "w"]), default="w", show_default=True,
+              help="Interpolate the latents z or the intermediate latents w.")
+@click.option("--kind", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True,
+              help="Straight lines, or great circles (slerp).")
+@click.option("--fps", type=Int(1, 240), default=30, show_default=True, help="Frames per second of the video.")
 @noise_option
 @class_option
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="video.mp4 or anim.gif")
+@aliased("--output", "out", aliases=("--out",), required=True, type=OutputFile((".mp4", ".gif")),
+         help="video.mp4 or anim.gif (a name without extension gets .mp4).")
 def interpolate(G, trunc, seeds, frames, space, kind, fps, noise_mode, class_idx, out):
     """A looping interpolation video through the seeds (and back to the first).
 
     \b
-    facegan interpolate --network ffhq.pkl --seeds 1,2,3 --frames 60 --space w --out walk.mp4
+    Example:
+    facegan interpolate --network ffhq.pkl --seeds 1,2,3 --frames 60 --space w --output walk.mp4
     """
     from facegan.generation.interpolate import write_interpolation
 
-    n = write_interpolation(G, out, seeds, frames, space, kind, trunc, noise_mode, class_idx, fps, progress=True)
+    n = write_interpolation(G, out, seeds, frames, space, kind, trunc, noise_mode, class_idx, fps,
+                            progress=not global_quiet())
     click.echo(f"wrote {out} ({n} frames)")

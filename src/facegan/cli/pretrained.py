@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from facegan.cli._common import global_quiet
 
-@click.group()
+
+@click.group(epilog="\b\nExamples:\n  facegan pretrained list\n  facegan pretrained download stylegan2-ffhq")
 def pretrained() -> None:
     """NVIDIA's released networks: list them, fetch them ahead of time, re-hash the cache.
 
@@ -14,7 +16,7 @@ def pretrained() -> None:
     from URL/<file name>; FACEGAN_OFFLINE=1 (or `facegan --offline`) never touches the network."""
 
 
-@pretrained.command("list")
+@pretrained.command("list", epilog="\b\nExample:\n  facegan pretrained list")
 def list_() -> None:
     """The registry: name, family, resolution, dataset, licence, and whether it is cached."""
     from facegan.interop.download import read_index
@@ -34,10 +36,11 @@ def list_() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
-@pretrained.command()
+@pretrained.command(epilog="\b\nExamples:\n  facegan pretrained download stylegan2-ffhq\n"
+                            "  facegan pretrained download all")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Download again even if cached.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, hidden=True, default=global_quiet, help="No progress bar (facegan -q).")
 def download(names: tuple[str, ...], force: bool, quiet: bool) -> None:
     """Fetch networks into the cache ahead of time (names from `facegan pretrained list`, or 'all')."""
     from facegan.interop.download import check_entry
@@ -51,7 +54,7 @@ def download(names: tuple[str, ...], force: bool, quiet: bool) -> None:
         click.echo(f"{entry.name}: {path}  sha256 {check_entry(entry.remote)}")
 
 
-@pretrained.command()
+@pretrained.command(epilog="\b\nExample:\n  facegan pretrained verify")
 def verify() -> None:
     """Re-hash every file of the cache's index and compare with the recorded SHA-256."""
     from facegan.errors import FaceganError

@@ -7,44 +7,61 @@ from pathlib import Path
 
 import click
 
+from facegan.cli._common import global_quiet
 from facegan.cli._network import RESUME
+from facegan.cli.types import Device, Float, Int, MetricNames, OutputDir
+from facegan.training.augment import AUGPIPES
 from facegan.training.options import AUGMENTS, PRECISIONS
 
 
 @click.command(context_settings={"show_default": True})
 @click.option("--data", required=True, type=click.Path(exists=True), help="Dataset archive (zip or folder).")
-@click.option("--outdir", default="runs", type=click.Path(file_okay=False), help="Where run directories go.")
-@click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2")
+@click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
+@click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2",
+              help="The architecture.")
 @click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan); see docs/training.md.")
-@click.option("--kimg", type=float, default=None, help="Training length in thousands of images.")
-@click.option("--batch", type=int, default=None, help="Global batch size (all processes).")
-@click.option("--batch-gpu", type=int, default=None, help="Samples per process per round (accumulation).")
-@click.option("--snap", type=int, default=None, help="Snapshot every N ticks.")
-@click.option("--tick", "tick_kimg", type=float, default=None, help="Progress line every N kimg.")
-@click.option("--seed", type=int, default=None)
-@click.option("--resume", type=RESUME, help="A run dir or checkpoint to continue, or a network to fine-tune.")
+@click.option("--kimg", type=Float(0, 1e7, min_open=True), default=None,
+              help="Training length in thousands of images.")
+@click.option("--batch", type=Int(1, 65536), default=None, help="Global batch size (all processes).")
+@click.option("--batch-gpu", type=Int(1, 65536), default=None, help="Samples per process per round (accumulation).")
+@click.option("--snap", type=Int(1, 1_000_000), default=None, help="Snapshot every N ticks.")
+@click.option("--tick", "tick_kimg", type=Float(0, 1e6, min_open=True), default=None,
+              help="Progress line every N kimg.")
+@click.option("--seed", type=Int(0), default=None, help="Global random seed.")
+@click.option("--resume", type=RESUME, default=None,
+              help="A run dir or checkpoint to continue, or a network to fine-tune.")
 @click.option("--mirror/--no-mirror", default=None, help="Add x-flips of the dataset.")
 @click.option("--cond/--no-cond", default=None, help="Condition on the dataset's labels.")
 @click.option("--aug", type=click.Choice(AUGMENTS), default=None, help="Augmentation (default: noaug).")
-@click.option("--augpipe", default=None, help="Augmentation pipeline (bgc, bg, blit, ...).")
-@click.option("--p", "aug_p", type=float, default=None, help="Probability for --aug fixed (start p for ada).")
-@click.option("--target", "ada_target", type=float, default=None, help="ADA target.")
-@click.option("--gamma", "r1_gamma", type=float, default=None, help="R1 weight.")
-@click.option("--glr", "lr_g", type=float, default=None, help="G learning rate.")
-@click.option("--dlr", "lr_d", type=float, default=None, help="D learning rate.")
-@click.option("--metrics", default=None, help="Metrics at each snapshot, e.g. swd or swd,fid50k_full ('none').")
+@click.option("--augpipe", type=click.Choice(list(AUGPIPES)), default=None,
+              help="Augmentation pipeline (bgc, bg, blit, ...).")
+@click.option("--p", "aug_p", type=Float(0, 1), default=None, help="Probability for --aug fixed (start p for ada).")
+@click.option("--target", "ada_target", type=Float(0, 1), default=None,
+              help="ADA target for E[sign(D(real))], 0 to 1.")
+@click.option("--gamma", "r1_gamma", type=Float(0, 1e6), default=None, help="R1 weight (>= 0).")
+@click.option("--glr", "lr_g", type=Float(0, 10, min_open=True), default=None, help="G learning rate (> 0).")
+@click.option("--dlr", "lr_d", type=Float(0, 10, min_open=True), default=None, help="D learning rate (> 0).")
+@click.option("--metrics", type=MetricNames(), default=None,
+              help="Metrics at each snapshot, e.g. swd or swd,fid50k_full ('none').")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="fp32; mixed = the official fp16 layers on CUDA; bf16 = autocast.")
-@click.option("--allow-tf32", is_flag=True, default=None)
-@click.option("--workers", type=int, default=None, help="DataLoader worker processes.")
-@click.option("--max-images", type=int, default=None, help="Train on a seeded subset.")
-@click.option("--keep", "keep_checkpoints", type=int, default=None, help="Checkpoints to keep.")
-@click.option("--device", default=None, help="auto, cpu, cuda.")
+@click.option("--allow-tf32", is_flag=True, default=None, help="Allow TF32 matrix products on Ampere and newer GPUs.")
+@click.option("--workers", type=Int(0, 256), default=None, help="DataLoader worker processes (0: in the main one).")
+@click.option("--max-images", type=Int(1), default=None, help="Train on a seeded subset.")
+@click.option("--keep", "keep_checkpoints", type=Int(1, 100_000), default=None, help="Checkpoints to keep.")
+@click.option("--device", type=Device(), default=None, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--desc", "description", default=None, help="Suffix of the run directory name.")
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, hidden=True, default=global_quiet, help="No progress bar (facegan -q).")
 def train(data, arch, cfg, resume, dry_run, quiet, metrics, **overrides) -> None:
-    """Train StyleGAN, StyleGAN2 or DCGAN. Run under torchrun for several GPUs or machines."""
+    """Train StyleGAN, StyleGAN2 or DCGAN. Run under torchrun for several GPUs or machines.
+
+    \b
+    Examples:
+    facegan train --data faces.zip --arch stylegan2 --cfg auto --kimg 1000 --mirror
+    facegan train --data faces.zip --resume ffhq.pkl --aug ada --kimg 200
+    torchrun --nproc_per_node 8 -m facegan train --data ffhq.zip --cfg stylegan2-config-f
+    """
     from facegan.training import resolve_options
     from facegan.training import train as run_training
     from facegan.training.checkpoint import find_checkpoint

@@ -87,12 +87,14 @@ def generate_images(G, seeds: list[int] | None = None, trunc: Truncation = NO_TR
 
 
 def load_ws(path: str | os.PathLike, G) -> torch.Tensor:
-    """The `w` array of a projector's .npz ([N, num_ws, w_dim], or [num_ws, w_dim]), checked against G."""
+    """The latents of a projector's projected_w.npz (key `w`) or of a seedNNNN.npz written by `generate`
+    (key `ws`): [N, num_ws, w_dim] or [num_ws, w_dim], checked against G."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            w = np.asarray(data["w"], np.float32)
+            key = "w" if "w" in data.files else "ws"
+            w = np.asarray(data[key], np.float32)
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"{path}: not a projected-w .npz with a numeric 'w' array ({exc})") from None
+        raise ConfigError(f"{path}: not a latents .npz with a numeric 'w' or 'ws' array ({exc})") from None
     w = torch.from_numpy(w)
     if w.ndim == 2:
         w = w[None]

@@ -1,42 +1,55 @@
 """The JSON API under /api: the game (rounds, images, answers, tells, score), rendering, statistics.
 
 Every body and parameter is validated (unknown fields refused, numbers bounded, tokens shaped);
-POST bodies must be JSON. The schema is served at /openapi.json and rendered at /api.
+POST bodies must be strict JSON (no NaN, Infinity or overflowing numbers: 422). The schema, served at
+/openapi.json and rendered at /api, lists every status a route can answer.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
 
 from facegan.errors import ConfigError
-from facegan.web.app import Services
 from facegan.web.game import GameError
+from facegan.web.models import (
+    TOKEN,
+    AnswerIn,
+    AnswerOut,
+    FakeOut,
+    InfoOut,
+    Problem,
+    RenderIn,
+    RenderQuery,
+    RoundOut,
+    Score,
+    StatsOut,
+    TellIn,
+    TellOut,
+)
 from facegan.web.ratelimit import retry_after
 from facegan.web.render import SEED_MAX, RenderParams
-from facegan.web.tells import MARKABLE, TELLS, explain_answer
-
-TOKEN = r"^[A-Za-z0-9_-]{16,64}$"
-Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
-Psi = Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)]
-
-router = APIRouter()
+from facegan.web.services import Me, Svc
+from facegan.web.strictjson import StrictJSONRoute
+from facegan.web.tells import TELLS, explain_answer
 
 
-# -- shared dependencies ----------------------------------------------------------------------
-def services(request: Request) -> Services:
-    return request.app.state.services
+def problem(description: str) -> dict:
+    return {"description": description, "model": Problem}
 
 
-def player(request: Request) -> str:
-    return request.state.player
+# Answers any route can give, from the middleware (Host, body size, the per-player limit) or the database.
+COMMON = {400: problem("Invalid Host or Content-Length header"),
+          413: problem("Request body too large"),
+          429: problem("Too many requests; see Retry-After"),
+          503: problem("The game database cannot be used right now; see Retry-After")}
+POST_JSON = {415: problem("The body is not application/json")}
 
+router = APIRouter(route_class=StrictJSONRoute, responses=COMMON)
 
-Svc = Annotated[Services, Depends(services)]
-Me = Annotated[str, Depends(player)]
 
 
 def limited(kind: str):
@@ -64,131 +77,9 @@ def game_errors(exc: GameError) -> HTTPException:
 
 
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-# -- models -----------------------------------------------------------------------------------
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Score(Strict):
-    answered: int
-    correct: int
-    streak: int = Field(description="Correct answers in a row, up to now.")
-    best_streak: int
-    accuracy: float | None
-
-
-class RoundOut(Strict):
-    round: str = Field(description="Single-use token; send it back with the answer.")
-    images: list[str] = Field(description="The two faces, left then right, under opaque ids.")
-    expires_in: float = Field(description="Seconds until the round can no longer be answered.")
-    reals_exhausted: bool = Field(description="You have seen every real photo once; repeats are possible now.")
-
-
-class AnswerIn(Strict):
-    round: str = Field(pattern=TOKEN)
-    choice: int = Field(ge=0, le=1, strict=True, description="0 = left, 1 = right: the face you think is real.")
-
-
-class FakeOut(Strict):
-    seed: int
-    psi: float
-    class_: int | None = Field(None, alias="class")
-
-
-class AnswerOut(Strict):
-    round_id: int
-    correct: bool
-    real: int = Field(description="Where the real photo was: 0 = left, 1 = right.")
-    fake: FakeOut
-    real_photo: str = Field(description="The real photo's name in the archive.")
-    time_ms: int
-    explanation: str
-    score: Score
-
-
-class TellIn(Strict):
-    round: str = Field(pattern=TOKEN)
-    tell: Literal[MARKABLE] = Field(description="What gave the fake away.")  # type: ignore[valid-type]
-
-
-class RenderIn(Strict):
-    seed: Seed = 0
-    psi: Psi = 0.7
-    cutoff: Annotated[int, Field(ge=1, le=64)] | None = Field(None, description="Truncate only layers below it.")
-    mix_seed: Seed | None = Field(None, description="Seed whose styles replace those of mix_group.")
-    mix_group: Literal["coarse", "middle", "fine"] | None = None
-    noise: Literal["const", "random", "none"] = "const"
-    class_: Annotated[int, Field(ge=0)] | None = Field(None, alias="class", description="Conditional networks.")
-    preview: bool = Field(False, description="Low resolution, for networks above the preview resolution.")
-
-    def params(self) -> RenderParams:
-        return RenderParams(seed=self.seed, psi=self.psi, cutoff=self.cutoff, mix_seed=self.mix_seed,
-                            mix_group=self.mix_group, noise_mode=self.noise, class_idx=self.class_,
-                            preview=self.preview)
-
-
-class RenderQuery(RenderIn):
-    download: bool = Field(False, description="Send as an attachment named after the seed and psi.")
-
-
-class TellOut(Strict):
-    key: str
-    name: str
-    summary: str
-
-
-class InfoOut(Strict):
-    network: str
-    architecture: str
-    resolution: int
-    channels: int
-    num_ws: int
-    c_dim: int
-    has_noise: bool
-    style_mixing: bool
-    groups: dict[str, list[int]]
-    display_size: int
-    preview_resolution: int | None
-    psi_range: tuple[float, float]
-    random_psi: float
-    pool: dict[str, int]
-    real_photos: int
-    tells: list[TellOut]
-
-
-class Group(Strict):
-    answered: int
-    fooled: int
-    fooled_rate: float | None
-
-
-class DayGroup(Group):
-    day: str
-
-
-class PsiGroup(Group):
-    psi_min: float
-    psi_max: float
-
-
-class TellGroup(Group):
-    tell: str
-
-
-class StatsOut(Strict):
-    answered: int
-    fooled: int
-    fooled_rate: float | None = Field(description="Share of answers where the player picked the fake.")
-    players: int
-    mean_time_ms: int | None
-    rounds_issued: int
-    rounds_open: int
-    rounds_skipped: int = Field(description="Handed out, never answered, expired or replaced.")
-    by_day: list[DayGroup]
-    by_psi: list[PsiGroup]
-    by_tell: list[TellGroup]
+# Answering or marking a round checks, in order: 404, 403, 409, 410 (game.py).
+ROUND_ERRORS = {403: problem("The round was handed to another player"), 404: problem("Unknown round"),
+                409: problem("The round was already answered (or marked)"), 410: problem("The round has expired")}
 
 
 def score_out(score) -> Score:
@@ -218,7 +109,8 @@ def info(svc: Svc):
 
 
 @router.post("/api/rounds", response_model=RoundOut, summary="Start a round: two faces, one real",
-             dependencies=[limited("game")], responses={503: {"description": "No fake ready yet; retry"}})
+             dependencies=[limited("game")], responses={503: problem("No fake ready yet, or the database is busy; "
+                                                                    "see Retry-After")})
 def new_round(response: Response, svc: Svc, me: Me):
     try:
         issued = svc.game.new_round(me)
@@ -230,7 +122,7 @@ def new_round(response: Response, svc: Svc, me: Me):
 
 
 @router.get("/api/images/{image_id}", summary="One face of one of your open rounds",
-            response_class=Response, responses={200: {"content": {"image/png": {}}}, 404: {}})
+            response_class=Response, responses={200: {"content": {"image/png": {}}}, 404: problem("No such image")})
 def round_image(image_id: Annotated[str, Path(pattern=TOKEN)], svc: Svc, me: Me):
     data = svc.game.image(image_id, me)
     if data is None:
@@ -240,8 +132,7 @@ def round_image(image_id: Annotated[str, Path(pattern=TOKEN)], svc: Svc, me: Me)
 
 
 @router.post("/api/answer", response_model=AnswerOut, summary="Answer a round: which face is real",
-             dependencies=[Depends(json_body), limited("game")],
-             responses={403: {}, 404: {}, 409: {}, 410: {}})
+             dependencies=[Depends(json_body), limited("game")], responses={**ROUND_ERRORS, **POST_JSON})
 def answer(body: AnswerIn, response: Response, svc: Svc, me: Me):
     try:
         result = svc.game.answer(body.round, me, body.choice)
@@ -257,7 +148,7 @@ def answer(body: AnswerIn, response: Response, svc: Svc, me: Me):
 
 
 @router.post("/api/tell", status_code=204, summary="After answering: mark what gave the fake away",
-             dependencies=[Depends(json_body), limited("game")], responses={403: {}, 404: {}, 409: {}, 410: {}})
+             dependencies=[Depends(json_body), limited("game")], responses={**ROUND_ERRORS, **POST_JSON})
 def tell(body: TellIn, svc: Svc, me: Me):
     try:
         svc.game.mark_tell(body.round, me, body.tell)
@@ -279,11 +170,12 @@ def stats(response: Response, svc: Svc):
 
 
 # -- rendering --------------------------------------------------------------------------------
-def _render(svc, params: RenderParams, download: bool = False) -> Response:
+def _render(svc, params: RenderParams, download: bool = False, where: str = "query") -> Response:
     try:
         out = svc.renderer.render_png(params)
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+    except ConfigError as exc:  # settings that do not fit this network: a validation error like the others
+        raise RequestValidationError([{"type": "value_error", "loc": (where,),
+                                       "msg": str(exc), "input": None}]) from None
     headers = {"X-Render-Ms": f"{out.ms:.1f}", "X-Seed": str(params.seed), "X-Psi": f"{params.psi:g}",
                "Cache-Control": "no-store" if params.noise_mode == "random" else "private, max-age=3600"}
     if download:
@@ -291,7 +183,7 @@ def _render(svc, params: RenderParams, download: bool = False) -> Response:
     return Response(out.png, media_type="image/png", headers=headers)
 
 
-PNG = {200: {"content": {"image/png": {}}}, 422: {}}
+PNG = {200: {"content": {"image/png": {}}}}
 
 
 @router.get("/api/render.png", summary="Render one face (explorer, lesson, /random)", response_class=Response,
@@ -301,9 +193,9 @@ def render_get(q: Annotated[RenderQuery, Query()], svc: Svc):
 
 
 @router.post("/api/render", summary="Render one face from a JSON description", response_class=Response,
-             dependencies=[Depends(json_body), limited("render")], responses=PNG)
+              dependencies=[Depends(json_body), limited("render")], responses={**PNG, **POST_JSON})
 def render_post(body: RenderIn, svc: Svc):
-    return _render(svc, body.params())
+    return _render(svc, body.params(), where="body")
 
 
 @router.get("/api/random.png", summary="A new face on every request (seed and psi in X-Seed, X-Psi)",

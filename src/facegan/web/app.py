@@ -13,41 +13,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from facegan import __version__
 from facegan.data.archive import Archive
+from facegan.web.api import router as api_router
 from facegan.web.game import Game
+from facegan.web.pages import error_response, install_error_pages
+from facegan.web.pages import router as pages_router
 from facegan.web.players import PlayerCookie, PlayerIds
 from facegan.web.pool import FakePool
 from facegan.web.ratelimit import RateLimiter
 from facegan.web.reals import RealSampler
 from facegan.web.render import Renderer
 from facegan.web.security import BodyLimit, HostCheck, SecurityHeaders
+from facegan.web.services import Services
 from facegan.web.settings import WebSettings
 from facegan.web.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-
-
-@dataclass
-class Services:
-    """Everything the routes use, kept on `app.state.services`."""
-
-    settings: WebSettings
-    renderer: Renderer
-    pool: FakePool
-    storage: Storage
-    game: Game
-    templates: Jinja2Templates
-    limiters: dict[str, RateLimiter]
 
 
 def create_app(settings: WebSettings, generator=None) -> FastAPI:
@@ -93,10 +82,6 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
     )
     app.state.services = services
 
-    from facegan.web.api import router as api_router
-    from facegan.web.pages import install_error_pages
-    from facegan.web.pages import router as pages_router
-
     app.include_router(api_router)
     app.include_router(pages_router)
     install_error_pages(app)
@@ -105,8 +90,7 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
     @app.exception_handler(StorageError)
     async def database_unavailable(request, exc):
         log.error("game database error: %s", exc)
-        return JSONResponse({"detail": "the game database cannot be used right now"}, status_code=503,
-                            headers={"Retry-After": "5"})
+        return error_response(request, 503, "the game database cannot be used right now", {"Retry-After": "5"})
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     # Outermost last: headers on every response, then the Host check, the body limit, the player.

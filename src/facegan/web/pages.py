@@ -11,11 +11,15 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facegan.errors import ConfigError
-from facegan.web.api import Psi, RenderIn, Seed, Svc
+from facegan.web.models import Psi, RenderIn, Seed
 from facegan.web.render import SEED_MAX
+from facegan.web.services import Svc
+from facegan.web.strictjson import jsonable
 from facegan.web.tells import ARCH_NOTES, TELL_NAMES, TELLS
 
 router = APIRouter(include_in_schema=False)
@@ -128,27 +132,44 @@ def schema_text(schema: dict, components: dict) -> str:
     return text
 
 
+API_PREFIXES = ("/api/", "/healthz", "/static/", "/openapi.json")
+
+
 def wants_html(request: Request) -> bool:
-    """Errors of pages are pages; errors of the API (and of non-browser clients) stay JSON."""
-    return not request.url.path.startswith(("/api/", "/healthz", "/static/")) and \
-        "text/html" in request.headers.get("accept", "")
+    """Errors of pages are pages; errors of the API (and of clients that ask only for JSON) stay JSON."""
+    if request.url.path.startswith(API_PREFIXES):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "application/json" not in accept
+
+
+def error_response(request: Request, status: int, message: str, headers: dict | None = None):
+    """An error answer in the form the client reads: an HTML page for people, JSON for the API."""
+    if wants_html(request):
+        return page(request, "error.html", status=status, headers=headers, status_code=status, message=message)
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+def validation_problems(exc: RequestValidationError) -> list[dict]:
+    """The errors of a validation failure as JSON values, whatever the invalid input was (NaN, bytes, ...)."""
+    return [jsonable({k: v for k, v in error.items() if k != "url"}) for error in exc.errors()]
 
 
 def install_error_pages(app) -> None:
-    from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    """Error handlers that work on any input: HTML pages for people, JSON for the API."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if not wants_html(request):
-            return await http_exception_handler(request, exc)
-        return page(request, "error.html", status=exc.status_code, headers=getattr(exc, "headers", None),
-                    status_code=exc.status_code, message=str(exc.detail))
+        headers = getattr(exc, "headers", None)
+        if not wants_html(request) and not isinstance(exc.detail, str):
+            return JSONResponse({"detail": jsonable(exc.detail)}, status_code=exc.status_code, headers=headers)
+        return error_response(request, exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
+        problems = validation_problems(exc)
         if not wants_html(request):
-            return await request_validation_exception_handler(request, exc)
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
-        return page(request, "error.html", status=422, status_code=422, message=f"Invalid request: {problems}")
+            return JSONResponse({"detail": problems}, status_code=422)
+        text = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg', '')}"
+                         for e in problems)
+        return page(request, "error.html", status=422, status_code=422, message=f"Invalid request: {text}")
