@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from facegan.cli.align import face_options
 from facegan.data.transforms import RESIZE_FILTERS, TRANSFORMS, parse_resolution
 
 
@@ -34,9 +35,12 @@ def dataset() -> None:
               help="Skip images that would be enlarged more than this.")
 @click.option("--workers", type=int, default=None,
               help="Conversion processes (default: one per core, up to 16, for 2000+ images).")
+@click.option("--align", "align", type=click.Choice(["none", "ffhq"]), default="none", show_default=True,
+              help="ffhq: find the faces and align them as FFHQ's (needs facegan[faces]; default resolution 1024).")
+@face_options("largest", prefix="With --align ffhq: ")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def create(source, dest, resolution, transform, resize_filter, height, max_images, channels, labels, max_upscale,
-           workers, quiet) -> None:
+           workers, align, faces, min_face, max_yaw, detector, quiet) -> None:
     """Convert photos into a training archive (stylegan2-ada-pytorch layout)."""
     from facegan.data.create import CreateOptions, create_dataset, report_path
 
@@ -46,7 +50,8 @@ def create(source, dest, resolution, transform, resize_filter, height, max_image
     opts = CreateOptions(source=source, dest=dest, resolution=width, transform=transform, resize_filter=resize_filter,
                          height=height if height is not None else wide_height, max_images=max_images,
                          channels=int(channels) if channels else None, labels=labels, max_upscale=max_upscale,
-                         workers=workers, progress=not quiet)
+                         workers=workers, progress=not quiet, align=align, faces=faces, min_face=min_face,
+                         max_yaw=max_yaw, detector=detector)
     report = create_dataset(opts)
     click.echo(report.summary())
     click.echo(f"report: {report_path(dest)}")

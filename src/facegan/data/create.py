@@ -167,7 +167,10 @@ def create_dataset(opts: CreateOptions) -> Report:
                 for image in outcome:
                     report.resolution = _check_size(report.resolution, image.side, item.name)
                     label = labels.add(item.name, None if opts.labels == "none" else item.label, report)
-                    writer.add_png(image.png, label, None if image.face is None else {"photo": item.name, **image.face})
+                    if image.face is None:
+                        writer.add_png(image.png, label)
+                    else:
+                        writer.add_png(image.png, label, face={"photo": item.name, **image.face})
                     report.written += 1
                     if report.written == opts.max_images:
                         break

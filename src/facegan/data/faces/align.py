@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facegan.data.decode import SkipImage
-from facegan.data.faces.detect import Face, detect_faces
+from facegan.data.faces.detect import DETECTOR_WINDOW, Face, detect_faces
 from facegan.data.faces.ffhq import FaceQuad, align_ffhq, ffhq_quad
 from facegan.data.faces.models import DETECTORS
 from facegan.data.faces.pose import estimate_yaw
 from facegan.errors import ConfigError
 
 FACE_MODES = ("largest", "all")
-QUAD_PER_BOX = 2.0    # an FFHQ square is about 2.0-2.4x the detector's box: look for boxes from size/2
+QUAD_PER_BOX = 2.5    # an FFHQ square is about 1.9-2.4x the HOG box: look for boxes from square / 2.5
 MAX_TILT = 60.0       # dlib's detectors find faces within about 30 degrees of upright; a fit tilted
                       # further is not a face (a badge, a pattern) and is rejected
 
@@ -85,11 +85,12 @@ class AlignedFace:
 class PhotoFaces:
     aligned: list[AlignedFace] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)   # One reason per face that was found but not kept.
+    none_found: str = "no face found"                     # The reason when no face was found at all.
 
     def reason(self) -> str:
         """Why no face was kept (for the report)."""
         if not self.rejected:
-            return "no face found"
+            return self.none_found
         if len(self.rejected) == 1:
             return self.rejected[0].split(": ", 1)[1]
         return f"no usable face ({'; '.join(self.rejected)})"
@@ -107,6 +108,9 @@ def align_photo(photo: np.ndarray, opts: AlignOptions) -> PhotoFaces:
                         f"({_size_limit(opts)})")
     faces = detect_faces(photo, opts.detector, min_face=smallest / QUAD_PER_BOX)
     result = PhotoFaces()
+    if smallest / QUAD_PER_BOX > DETECTOR_WINDOW:  # small faces were not looked for
+        result.none_found = (f"no face large enough: faces under {smallest:.0f} px (their FFHQ square) are not "
+                             f"looked for ({_size_limit(opts)})")
     for index, face in enumerate(faces):
         quad = ffhq_quad(face.landmarks)
         yaw = estimate_yaw(face.landmarks)
