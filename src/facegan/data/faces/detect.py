@@ -19,7 +19,7 @@ from facegan.data.faces.models import face_detector, landmark_model
 
 DETECTOR_WINDOW = 80                 # Both detectors find faces of about this many pixels and up.
 MAX_UPSAMPLE = 3                     # dlib enlarges the image at most 2**3 = 8 times ...
-MAX_DETECT_PIXELS = 16 * 1024 * 1024  # ... and never beyond this many pixels.
+MAX_DETECT_PIXELS = 4 * 1024 * 1024  # ... and never beyond 4 megapixels (HOG takes ~1 s per 10 Mpx).
 
 
 @dataclass(frozen=True)
