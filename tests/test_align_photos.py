@@ -255,8 +255,37 @@ def test_project_align_prepares_the_aligned_face_or_says_why_not(tmp_path, astro
         load_target(tmp_path / "coffee.png", R, align=True)
 
 
+@pytest.mark.slow  # builds a network and projects (load_target's alignment is checked above, fast)
+def test_cli_project_target_align_projects_the_aligned_face(tmp_path, astronaut, capsys):
+    import torch
+
+    from facegan.networks import StyleGAN2Config, build_generator, save_networks
+
+    torch.manual_seed(0)
+    cfg = StyleGAN2Config(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+    save_networks(tmp_path / "net.safetensors", {"G_ema": build_generator(cfg)}, cfg)
+    Image.fromarray(astronaut).save(tmp_path / "holiday.jpg")
+    Image.fromarray(skimage_data.coffee()).save(tmp_path / "coffee.jpg")
+    common = ["--network", str(tmp_path / "net.safetensors"), "--num-steps", "2", "--loss", "laplacian",
+              "--no-save-video", "--device", "cpu"]
+    assert main(["project", "--target", str(tmp_path / "holiday.jpg"), "--align", "--outdir", str(tmp_path / "proj"),
+                 *common]) == 0
+    target = np.asarray(Image.open(tmp_path / "proj" / "target.png"))
+    photo = np.asarray(Image.open(tmp_path / "holiday.jpg"))
+    face = align_photo(photo, AlignOptions(resolution=16, max_upscale=4)).aligned[0].image
+    whole = np.asarray(Image.fromarray(photo).resize((16, 16), Image.Resampling.LANCZOS))
+    assert np.abs(target.astype(int) - face.astype(int)).mean() < 1                 # the aligned face ...
+    assert np.abs(target.astype(int) - whole.astype(int)).mean() > 20               # ... not the centre crop
+    assert main(["project", "--target", str(tmp_path / "coffee.jpg"), "--align", "--outdir", str(tmp_path / "p2"),
+                 *common]) != 0
+    err = capsys.readouterr().err
+    assert "coffee.jpg: no face found; leave out --align" in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_the_cnn_detector_finds_the_astronaut_too(astronaut, aligned):
-    faces = align_photo(astronaut, AlignOptions(resolution=R, detector="cnn"))
+    # 1.5x larger, and only faces that need at most 1.25x enlargement: the CNN runs on the photo as it is
+    # (not enlarged 2x, which costs 4x), ~2 s on one core.
+    faces = align_photo(_scale(astronaut, 1.5), AlignOptions(resolution=R, detector="cnn", max_upscale=1.25))
     assert len(faces.aligned) == 1
     np.testing.assert_allclose(eye_centres(faces.aligned[0].image), eye_centres(aligned.image), atol=3)
