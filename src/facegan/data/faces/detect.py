@@ -3,9 +3,10 @@
 Both dlib detectors slide a window of about 80x80 pixels over an image pyramid, so they find faces
 of about 80 pixels and up. `detect_faces` looks only for faces as small as the caller can use
 (`min_face`, the side of the detector's box): it shrinks a large photo before detecting when only
-large faces are wanted (a 24-megapixel photo costs no more than a small one), and lets dlib enlarge
-the image (its `upsample` count, powers of two) when small faces are. The 68 landmarks are always
-fitted on the photo at full resolution.
+large faces are wanted, and lets dlib enlarge the image (its `upsample` count, powers of two) when
+small faces are. Whatever is wanted, the detector never sees more than 4 megapixels: a
+24-megapixel photo is searched at 40% (faces from about 200 pixels), in the time a small photo
+takes. The 68 landmarks are always fitted on the photo at full resolution.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def detect_faces(image: np.ndarray, detector: str = "hog", min_face: float = DET
     a = np.ascontiguousarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image, np.uint8)
     h, w = a.shape[:2]
     scale = DETECTOR_WINDOW / max(float(min_face), 1.0)
+    if h * w > MAX_DETECT_PIXELS:
+        scale = min(scale, math.sqrt(MAX_DETECT_PIXELS / (h * w)))
     upsample = 0
-    if scale < 1:  # only large faces are wanted: detect on a smaller copy
+    if scale < 1:  # only large faces are wanted, or the photo is huge: detect on a smaller copy
         small = _shrink(a, scale)
         scale = small.shape[1] / w
         a_det = small
