@@ -11,7 +11,7 @@ of every FFHQ image (and, in essence, of CelebA-HQ):
 2. **Shrink.** If the square is more than 4x the output size, the photo is first reduced by the
    integer factor floor(qsize / output / 2) (Lanczos, Pillow's old ANTIALIAS).
 3. **Crop** to the square's bounding box plus a border of max(round(0.1 qsize), 3) pixels.
-4. **Pad.** Where the square reaches more than `border - 4` pixels beyond the photo, the photo is
+4. **Pad.** Where the square comes within 4 pixels of the photo's edge or leaves it, the photo is
    padded by at least round(0.3 qsize) with its mirror image (`reflect`), the padding blurred
    (Gaussian, sigma = 0.02 qsize) and faded towards the photo's median colour.
 5. **Transform** the quad to a `transform_size` square (bilinear), then reduce to the output size
