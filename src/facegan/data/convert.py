@@ -75,7 +75,10 @@ class Conversion:
     def _faces(self, image: np.ndarray, notes: list[str]) -> list[Converted] | Skipped:
         from facegan.data.faces.align import align_photo
 
-        faces = align_photo(image, self.align)
+        try:
+            faces = align_photo(image, self.align)
+        except (RuntimeError, ValueError, MemoryError) as exc:  # dlib and Pillow on an image they cannot handle
+            return Skipped(f"face alignment failed ({type(exc).__name__}: {exc})")
         if not faces.aligned:
             return Skipped(faces.reason())
         notes = notes + faces.rejected
