@@ -13,6 +13,11 @@ echo "== 1/4 dataset: the 100 real LFW faces scikit-image ships, at 32x32"
 facegan dataset create --source builtin:lfw-subset --dest "$OUT/lfw-subset.zip" --resolution 32 --force -q
 facegan dataset info "$OUT/lfw-subset.zip" --preview "$OUT/lfw-subset-preview.png"
 
+echo "== faces from a real photo: scikit-image's astronaut, found and aligned as FFHQ's faces were"
+"$PY" -c "import sys, skimage.data, PIL.Image; PIL.Image.fromarray(skimage.data.astronaut()).save(sys.argv[1])" \
+    "$OUT/astronaut.png"
+facegan align "$OUT/astronaut.png" --outdir "$OUT/aligned" --resolution 256 --faces largest
+
 echo "== 2/4 training: StyleGAN2 'tiny' preset, $KIMG kimg on the CPU (a few minutes; Ctrl-C stops cleanly)"
 facegan train --data "$OUT/lfw-subset.zip" --arch stylegan2 --cfg tiny --kimg "$KIMG" --mirror --aug ada \
     --outdir "$OUT/runs" --desc demo --snap 5
@@ -26,6 +31,7 @@ facegan truncation-sweep --network "$NET" --seeds 1,2,3 --output "$OUT/truncatio
 
 echo "== 4/4 done. Look at:"
 echo "  dataset preview    $OUT/lfw-subset-preview.png"
+echo "  an aligned face    $OUT/aligned/astronaut_00.png  (from $OUT/astronaut.png; try: facegan align YOUR.jpg --outdir aligned)"
 echo "  training run       $RUN  (log.txt, stats.jsonl, fakes*.png, progress.gif)"
 echo "  samples            $OUT/samples/grid.png"
 echo "  style mixing       $OUT/style-mix/grid.png"

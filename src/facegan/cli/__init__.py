@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dataset": (
         "facegan.cli.dataset", "dataset",
         "Create training archives from photos and inspect them."),
+    "align": (
+        "facegan.cli.align", "align", "Find the faces in photos and align them as FFHQ's."),
     "convert": (
         "facegan.cli.convert", "convert",
         "Convert an official NVIDIA pickle to .safetensors."),

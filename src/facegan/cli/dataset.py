@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from facegan.cli._common import global_quiet
+from facegan.cli.align import face_options
 from facegan.cli.types import ArchiveDest, Float, Int, OutputFile, force_option
 from facegan.data.transforms import RESIZE_FILTERS, TRANSFORMS, parse_resolution
 
@@ -42,13 +43,17 @@ def dataset() -> None:
               help="Skip images that would be enlarged more than this.")
 @click.option("--workers", type=Int(0, 256), default=None,
               help="Conversion processes (default: one per core, up to 16, for 2000+ images).")
+@click.option("--align", "align", type=click.Choice(["none", "ffhq"]), default="none", show_default=True,
+              help="ffhq: find the faces and align them as FFHQ's (needs facegan[faces]; default resolution 1024).")
+@face_options("largest", prefix="With --align ffhq: ")
 def create(force, source, dest, resolution, transform, resize_filter, height, max_images, channels, labels,
-           max_upscale, workers) -> None:
+           max_upscale, workers, align, faces, min_face, max_yaw, detector) -> None:
     """Convert photos into a training archive (stylegan2-ada-pytorch layout, as NVIDIA's dataset_tool.py).
 
     \b
     Examples:
     facegan dataset create --source photos/ --dest faces.zip --resolution 256
+    facegan dataset create --source holiday-photos/ --dest faces.zip --align ffhq --resolution 256
     facegan dataset create --source img_align_celeba/ --dest celeba.zip --resolution 128
     facegan dataset create --source builtin:lfw-subset --dest lfw.zip --resolution 32 --force
     """
@@ -60,7 +65,8 @@ def create(force, source, dest, resolution, transform, resize_filter, height, ma
     opts = CreateOptions(source=source, dest=dest, resolution=width, transform=transform, resize_filter=resize_filter,
                          height=height if height is not None else wide_height, max_images=max_images,
                          channels=int(channels) if channels else None, labels=labels, max_upscale=max_upscale,
-                         workers=workers, progress=not global_quiet())
+                         workers=workers, progress=not global_quiet(), align=align, faces=faces, min_face=min_face,
+                         max_yaw=max_yaw, detector=detector)
     report = create_dataset(opts)
     click.echo(report.summary())
     click.echo(f"report: {report_path(dest)}")

@@ -42,14 +42,17 @@ class HiddenArgument(click.Argument):
               help="Write proj.mp4: target | projection at each step.")
 @click.option("--video-every", type=Int(1), default=1, show_default=True,
               help="One video frame every N steps.")
+@click.option("--align", "align", is_flag=True,
+              help="Find the largest face and align it as FFHQ's were (needs facegan[faces]).")
 @class_option
 def project(G, image, target_opt, outdir, num_steps, seed, w_plus, loss_kind, lpips_path, vgg_path, save_video,
-            video_every, class_idx):
+            video_every, align, class_idx):
     """Find the w (or W+) that reproduces a photo: target.png, proj.png, projected_w.npz, proj.mp4.
 
     \b
     Example:
     facegan project --target me.jpg --network ffhq.pkl --outdir proj
+    facegan project --target holiday.jpg --align --network ffhq.pkl --outdir proj
     facegan generate --network ffhq.pkl --projected-w proj/projected_w.npz --outdir out
     """
     from facegan.errors import ConfigError
@@ -61,7 +64,7 @@ def project(G, image, target_opt, outdir, num_steps, seed, w_plus, loss_kind, lp
     if image is not None:
         click.secho("warning: the photo now comes as --target PHOTO (the old form goes in the next release)",
                     fg="yellow", err=True)
-    target = load_target(image or target_opt, G.img_resolution, G.img_channels)
+    target = load_target(image or target_opt, G.img_resolution, G.img_channels, align=align)
     options = ProjectionOptions(num_steps=num_steps, seed=seed, w_plus=w_plus)
     loss = make_loss(loss_kind, lpips_path, vgg_path)
     start = time.perf_counter()

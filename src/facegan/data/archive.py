@@ -178,6 +178,7 @@ class ArchiveWriter:
             raise DatasetError(f"{self.dest}: the destination folder is not empty")
         self.count = 0
         self.labels: list[tuple[str, Any]] = []
+        self.faces: dict[str, dict] = {}   # Aligned faces: archive name -> where it came from (dataset.json "faces").
         self._any_unlabelled = False
         if self.is_zip:
             self._atomic = atomic_path(self.dest)
@@ -191,10 +192,13 @@ class ArchiveWriter:
         """Append one uint8 HWC image (C = 1 or 3) as an uncompressed PNG; returns its archive name."""
         return self.add_png(encode_png(image), label)
 
-    def add_png(self, png: bytes, label: int | Sequence[float] | None = None) -> str:
-        """Append an image already encoded by `encode_png`; returns its archive name."""
+    def add_png(self, png: bytes, label: int | Sequence[float] | None = None, face: dict | None = None) -> str:
+        """Append an image already encoded by `encode_png`; returns its archive name. `face`: the record of
+        an aligned face (photo, face index, landmarks, yaw), kept in dataset.json under "faces"."""
         name = member_name(self.count)
         self._write(name, png)
+        if face is not None:
+            self.faces[name] = face
         if label is None:
             self._any_unlabelled = True
         else:
@@ -218,7 +222,10 @@ class ArchiveWriter:
     def close(self) -> None:
         """Write dataset.json and publish the archive."""
         labels = None if self._any_unlabelled or not self.labels else [[n, v] for n, v in self.labels]
-        self._write("dataset.json", json.dumps({"labels": labels}).encode())
+        meta: dict[str, Any] = {"labels": labels}
+        if self.faces:  # readers of the official layout look only at "labels"
+            meta["faces"] = self.faces
+        self._write("dataset.json", json.dumps(meta).encode())
         if self.is_zip:
             self._zip.close()
             self._atomic.__exit__(None, None, None)

@@ -4,6 +4,10 @@
 picklable, so `convert_items` can hand it to a pool of processes: decoding, cropping, resizing and
 PNG encoding run in parallel while the main process reads the source in order and writes the
 archive. Results come back in source order, so the archive is the same for any number of workers.
+
+With `align` set, each photo goes through face detection and FFHQ alignment instead of the crop
+(facegan.data.faces) and may give several images (`--faces all`), each with a record of where it
+came from. Detection is the slow part, so it runs in the same pool, in small chunks.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +29,13 @@ from facegan.data.sources import SourceItem
 from facegan.data.transforms import TransformOptions, apply_transform
 from facegan.errors import DatasetError
 
+if TYPE_CHECKING:
+    from facegan.data.faces.align import AlignOptions
+
 CHUNK_BYTES = 1 << 20   # Send work to the pool in chunks of about this many source bytes ...
 CHUNK_ITEMS = 64        # ... or this many items, whichever comes first.
+ALIGN_CHUNK_ITEMS = 2   # Face detection takes ~0.1 s a photo: small chunks keep every worker busy.
+ALIGN_POOL_ITEMS = 16   # With alignment, a pool pays for itself from this many photos.
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class Converted:
     png: bytes          # The archive image, an uncompressed PNG.
     side: int           # Its width and height.
     notes: list[str]    # Conversions applied on the way (for the report).
+    face: dict | None = None  # An aligned face: its index in the photo, landmarks, yaw (the archive keeps it).
 
 
 @dataclass(frozen=True)
@@ -45,20 +56,40 @@ class Conversion:
     channels: int                  # 1 or 3.
     max_pixels: int                # Skip larger images from their header.
     transform: TransformOptions    # Crop and resize.
+    align: AlignOptions | None = None  # Detect and FFHQ-align faces instead of the transform.
 
-    def __call__(self, raw: bytes | np.ndarray) -> Converted | Skipped:
+    def __call__(self, raw: bytes | np.ndarray) -> list[Converted] | Skipped:
+        """The archive images of one source item (one, or one per face), or why there are none."""
         try:
             if isinstance(raw, np.ndarray):
                 image, notes = array_image(raw, self.channels)
             else:
                 image, notes = decode_image(raw, channels=self.channels, max_pixels=self.max_pixels)
+            if self.align is not None:
+                return self._faces(image, notes)
             image = apply_transform(image, self.transform)
         except SkipImage as exc:
             return Skipped(str(exc))
-        return Converted(encode_png(image), int(image.shape[0]), notes)
+        return [Converted(encode_png(image), int(image.shape[0]), notes)]
 
-    def many(self, raws: list[bytes | np.ndarray | Skipped]) -> list[Converted | Skipped]:
+    def _faces(self, image: np.ndarray, notes: list[str]) -> list[Converted] | Skipped:
+        from facegan.data.faces.align import align_photo
+
+        try:
+            faces = align_photo(image, self.align)
+        except (RuntimeError, ValueError, MemoryError) as exc:  # dlib and Pillow on an image they cannot handle
+            return Skipped(f"face alignment failed ({type(exc).__name__}: {exc})")
+        if not faces.aligned:
+            return Skipped(faces.reason())
+        notes = notes + faces.rejected
+        return [Converted(encode_png(f.image), self.align.resolution, notes, f.record()) for f in faces.aligned]
+
+    def many(self, raws: list[bytes | np.ndarray | Skipped]) -> list[list[Converted] | Skipped]:
         return [raw if isinstance(raw, Skipped) else self(raw) for raw in raws]
+
+    @property
+    def chunk_items(self) -> int:
+        return CHUNK_ITEMS if self.align is None else ALIGN_CHUNK_ITEMS
 
 
 def array_image(a: np.ndarray, channels: int) -> tuple[np.ndarray, list[str]]:
@@ -83,16 +114,17 @@ def read_item(item: SourceItem, max_file_bytes: int) -> bytes | np.ndarray | Ski
         return Skipped(f"cannot read the file ({exc})")
 
 
-def default_workers(total: int) -> int:
-    """One process for small sources (starting a pool costs more than it saves), else one per core, up to 16."""
-    if total < 2000:
+def default_workers(total: int, pool_items: int = 2000) -> int:
+    """One process for sources under `pool_items` (starting a pool costs more than it saves), else one
+    per core, up to 16."""
+    if total < pool_items:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 16))
 
 
 def convert_items(items: Iterator[SourceItem], conversion: Conversion, workers: int,
-                  max_file_bytes: int) -> Iterator[tuple[SourceItem, Converted | Skipped]]:
+                  max_file_bytes: int) -> Iterator[tuple[SourceItem, list[Converted] | Skipped]]:
     """Each item with its conversion, in source order; `workers` > 1 converts in that many processes."""
     if workers <= 1:
         for item in items:
@@ -102,14 +134,14 @@ def convert_items(items: Iterator[SourceItem], conversion: Conversion, workers: 
     yield from _convert_in_pool(items, conversion, workers, max_file_bytes)
 
 
-def _chunks(items: Iterator[SourceItem], max_file_bytes: int):
+def _chunks(items: Iterator[SourceItem], max_file_bytes: int, max_items: int = CHUNK_ITEMS):
     chunk: list[tuple[SourceItem, bytes | np.ndarray | Skipped]] = []
     size = 0
     for item in items:
         raw = read_item(item, max_file_bytes)
         chunk.append((item, raw))
         size += raw.nbytes if isinstance(raw, np.ndarray) else len(raw) if isinstance(raw, bytes) else 0
-        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_ITEMS:
+        if size >= CHUNK_BYTES or len(chunk) >= max_items:
             yield chunk
             chunk, size = [], 0
     if chunk:
@@ -128,7 +160,7 @@ def _convert_in_pool(items, conversion, workers, max_file_bytes):
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
     pending: deque[tuple[list[SourceItem], Future]] = deque()
     try:
-        for chunk in _chunks(items, max_file_bytes):
+        for chunk in _chunks(items, max_file_bytes, conversion.chunk_items):
             pending.append(([item for item, _ in chunk], pool.submit(conversion.many, [raw for _, raw in chunk])))
             while len(pending) > 2 * workers or (pending and pending[0][1].done()):
                 yield from _collect(*pending.popleft())

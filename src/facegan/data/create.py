@@ -4,6 +4,10 @@ that was skipped or converted.
     report = create_dataset(CreateOptions(source="photos/", dest="faces.zip", resolution=256,
                                           transform="center-crop"))
 
+With `align="ffhq"` every photo's faces are detected and aligned as FFHQ's were
+(facegan.data.faces): `faces`, `min_face`, `max_yaw` and `detector` choose which faces, and
+dataset.json records, per image, the photo and face it came from, its landmarks and its yaw.
+
 The archive is written atomically (it appears only when complete). The run fails with a
 DatasetError only when nothing usable remains, or when the images cannot be made one consistent
 size (square, power of two); every other problem skips the file and is listed in the report,
@@ -18,19 +22,25 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facegan.data.archive import ArchiveWriter
-from facegan.data.convert import Conversion, Skipped, convert_items, default_workers
+from facegan.data.convert import ALIGN_POOL_ITEMS, Conversion, Skipped, convert_items, default_workers
 from facegan.data.decode import DEFAULT_MAX_PIXELS
 from facegan.data.sources import LABEL_MODES, open_source
 from facegan.data.transforms import TransformOptions
 from facegan.errors import ConfigError, DatasetError
 from facegan.utils.atomic import atomic_write_text
 
+if TYPE_CHECKING:
+    from facegan.data.faces.align import AlignOptions
+
 log = logging.getLogger(__name__)
+
+ALIGN_MODES = ("none", "ffhq")
+FFHQ_RESOLUTION = 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,11 @@ class CreateOptions:
     max_file_bytes: int = 1 << 30        # Skip files larger than this without reading them.
     workers: int | None = None           # Conversion processes; None = one per core for large sources.
     progress: bool = True                # Show a progress bar.
+    align: str = "none"                  # none, or ffhq: detect the faces and align them as FFHQ's.
+    faces: str = "largest"               # With --align ffhq: largest (one per photo) or all.
+    min_face: int | None = None          # With --align ffhq: skip faces whose square is smaller (photo px).
+    max_yaw: float | None = None         # With --align ffhq: skip faces turned further (degrees).
+    detector: str = "hog"                # With --align ffhq: hog or cnn.
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
@@ -61,6 +76,22 @@ class CreateOptions:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.max_upscale < 1:
             raise ConfigError(f"--max-upscale must be >= 1, got {self.max_upscale}")
+        if self.align not in ALIGN_MODES:
+            raise ConfigError(f"--align must be one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        if self.align != "none" and (self.transform is not None or self.height is not None):
+            raise ConfigError("--align ffhq makes its own square crop: leave out --transform and --height")
+        if self.align == "none" and (self.faces != "largest" or self.min_face is not None
+                                     or self.max_yaw is not None or self.detector != "hog"):
+            raise ConfigError("--faces, --min-face, --max-yaw and --detector need --align ffhq")
+
+    def align_options(self) -> AlignOptions | None:
+        """The face options, for --align ffhq (default resolution: FFHQ's 1024)."""
+        if self.align == "none":
+            return None
+        from facegan.data.faces.align import AlignOptions
+
+        return AlignOptions(resolution=self.resolution or FFHQ_RESOLUTION, faces=self.faces, min_face=self.min_face,
+                            max_yaw=self.max_yaw, detector=self.detector, max_upscale=self.max_upscale)
 
 
 @dataclass
@@ -104,15 +135,22 @@ def create_dataset(opts: CreateOptions) -> Report:
     source = open_source(opts.source, labels=opts.labels)
     if len(source) == 0:
         raise DatasetError(f"{opts.source}: the source holds no files")
-    topts = TransformOptions(resolution=opts.resolution, transform=opts.transform or source.default_transform,
-                             resize_filter=opts.resize_filter, wide_height=opts.height, max_upscale=opts.max_upscale)
+    align = opts.align_options()
+    if align is not None:
+        from facegan.data.faces.models import check_installed
+
+        check_installed(align.detector)  # one clear line before any worker starts
+    topts = TransformOptions(resolution=opts.resolution, transform=None if align else
+                             opts.transform or source.default_transform, resize_filter=opts.resize_filter,
+                             wide_height=opts.height, max_upscale=opts.max_upscale)
     channels = opts.channels or source.default_channels
-    conversion = Conversion(channels=channels, max_pixels=opts.max_pixels, transform=topts)
+    conversion = Conversion(channels=channels, max_pixels=opts.max_pixels, transform=topts, align=align)
     total = len(source) if opts.max_images is None else min(len(source), opts.max_images)
-    workers = opts.workers or default_workers(total)
+    workers = opts.workers or default_workers(total, ALIGN_POOL_ITEMS if align else 2000)
     report = Report(source=source.description, dest=str(opts.dest), channels=channels, notes=list(source.notes))
     writer = ArchiveWriter(opts.dest)
     labels = _LabelCheck()
+    photos_with_faces = 0
     with contextlib.ExitStack() as stack:
         try:
             items = iter(source)
@@ -126,12 +164,19 @@ def create_dataset(opts: CreateOptions) -> Report:
                     report.skipped.append((item.name, outcome.reason))
                     bar.set_postfix(skipped=len(report.skipped), refresh=False)
                     continue
-                report.resolution = _check_size(report.resolution, outcome.side, item.name)
-                label = labels.add(item.name, None if opts.labels == "none" else item.label, report)
-                writer.add_png(outcome.png, label)
-                if outcome.notes:
-                    report.converted.append((item.name, "; ".join(outcome.notes)))
-                report.written += 1
+                for image in outcome:
+                    report.resolution = _check_size(report.resolution, image.side, item.name)
+                    label = labels.add(item.name, None if opts.labels == "none" else item.label, report)
+                    if image.face is None:
+                        writer.add_png(image.png, label)
+                    else:
+                        writer.add_png(image.png, label, face={"photo": item.name, **image.face})
+                    report.written += 1
+                    if report.written == opts.max_images:
+                        break
+                photos_with_faces += 1
+                if outcome[0].notes:
+                    report.converted.append((item.name, "; ".join(outcome[0].notes)))
                 if report.written == opts.max_images:
                     break
             if report.written == 0:
@@ -146,6 +191,9 @@ def create_dataset(opts: CreateOptions) -> Report:
             writer.abort()
             raise
     report.label_kind = labels.kind
+    if align is not None:
+        report.notes.append(f"{report.written} faces from {photos_with_faces} photos, aligned as FFHQ "
+                            f"({align.detector} detector, faces: {align.faces})")
     atomic_write_text(report_path(opts.dest), report.to_json())
     return report
 
