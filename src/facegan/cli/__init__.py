@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "convert": (
         "facegan.cli.convert", "convert",
         "Convert an official NVIDIA pickle to .safetensors."),
+    "export": ("facegan.cli.export", "export", "Export a network to NVIDIA's pickle format or to ONNX."),
     "train": (
         "facegan.cli.train", "train",
         "Train StyleGAN, StyleGAN2 or DCGAN on a dataset archive."),

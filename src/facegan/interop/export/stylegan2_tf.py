@@ -91,7 +91,8 @@ def _common_kwargs(cfg: StyleGAN2Config) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Our tensor -> (TF variable, value); None: a tensor the format does not store (FIR filters).
+# Our tensor -> (TF variable, value) by the first rule that matches; None: a tensor the format does not
+# store (FIR filters).
 
 Rule = tuple[str, Callable[..., tuple[str, np.ndarray]] | None]
 
@@ -124,6 +125,7 @@ def _synthesis_layer(r: str, conv: str, tensor: str, t: np.ndarray) -> tuple[str
 
 
 GENERATOR_RULES: list[Rule] = [
+    (r".*\.resample_filter", None),
     (r"mapping\.w_avg", lambda t: ("dlatent_avg", t)),
     (r"mapping\.embed\.(weight|bias)", lambda t, p: (f"mapping/LabelEmbed/{p}", t.T if p == "weight" else t)),
     (r"mapping\.fc(\d+)\.(weight|bias)", lambda t, i, p: (f"mapping/Dense{i}/{p}", t.T if p == "weight" else t)),
@@ -131,7 +133,6 @@ GENERATOR_RULES: list[Rule] = [
     (r"synthesis\.b(\d+)\.conv(\d)\.(.+)", lambda t, r, i, p: _synthesis_layer(r, i, p, t)),
     (r"synthesis\.b(\d+)\.torgb\.(.+)", lambda t, r, p: _layer_tensor(f"synthesis/{r}x{r}/ToRGB", p, t)),
     (r"synthesis\.b(\d+)\.skip\.weight", lambda t, r: (f"synthesis/{r}x{r}/Skip/weight", hwio(t, flip=True))),
-    (r".*\.resample_filter", None),
 ]
 
 
@@ -140,6 +141,7 @@ def _d_conv(r: str, i: str) -> str:
 
 
 DISCRIMINATOR_RULES: list[Rule] = [
+    (r".*\.resample_filter", None),
     (r"b(\d+)\.fromrgb\.(weight|bias)", lambda t, r, p: (f"{r}x{r}/FromRGB/{p}", hwio(t) if p == "weight" else t)),
     (r"b(\d+)\.conv(\d)\.(weight|bias)", lambda t, r, i, p: (f"{_d_conv(r, i)}/{p}", hwio(t) if p == "weight" else t)),
     (r"b(\d+)\.skip\.weight", lambda t, r: (f"{r}x{r}/Skip/weight", hwio(t))),
@@ -148,7 +150,6 @@ DISCRIMINATOR_RULES: list[Rule] = [
     (r"b4\.out\.(weight|bias)", lambda t, p: (f"Output/{p}", t.T if p == "weight" else t)),
     (r"mapping\.embed\.(weight|bias)", lambda t, p: (f"LabelEmbed/{p}", t.T if p == "weight" else t)),
     (r"mapping\.fc(\d+)\.(weight|bias)", lambda t, i, p: (f"Mapping{i}/{p}", t.T if p == "weight" else t)),
-    (r".*\.resample_filter", None),
 ]
 
 
