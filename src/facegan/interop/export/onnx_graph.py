@@ -16,7 +16,11 @@ in every runtime). StyleGAN v1 runs at the level of detail it had when exported.
 
 Exported with PyTorch's dynamo-based exporter (`torch.onnx.export(dynamo=True)`, which needs the
 `onnxscript` package); the TorchScript-based one cannot export the modulated convolutions (their
-weights are computed per sample, and it needs static kernel shapes).
+weights are computed per sample, and it needs static kernel shapes). Its graph optimiser
+(`optimize=True`, onnxscript 0.7) is replaced by its constant folding alone: the whole optimiser drops
+the `+ 1e-8` of `rsqrt(var + 1e-8)`, so StyleGAN v1's instance norm turns a flat feature map (an
+untrained network's constant input) into NaN. onnxruntime optimises the graph further when it
+loads it.
 """
 
 from __future__ import annotations
@@ -128,7 +132,9 @@ def export_onnx(config, nets: dict[str, nn.Module], path: Path, part: str = "gen
     try:
         with atomic_path(path) as tmp, _quiet(), torch.no_grad():
             program = torch.onnx.export(graph, example, dynamo=True, input_names=list(names), output_names=[out_name],
-                                        dynamic_shapes=(dynamic,), opset_version=opset, verbose=False)
+                                        dynamic_shapes=(dynamic,), opset_version=opset, verbose=False,
+                                        optimize=False)  # see the module docstring
+            _fold_constants(program.model)
             program.save(str(tmp), external_data=False)
     except ExportError:
         raise
@@ -146,6 +152,14 @@ def export_onnx(config, nets: dict[str, nn.Module], path: Path, part: str = "gen
     return ExportReport(path, "onnx", f"{config.arch} {part}: {inputs} -> {out_name} "
                                       f"({'uint8 NHWC' if out_name == 'img' and output == 'uint8' else 'float32'}), "
                                       f"noise {noise_mode}", tuple(notes))
+
+
+def _fold_constants(model) -> None:
+    """Fold the exporter's constant casts (onnxruntime cannot and warns about each) and drop what is unused."""
+    from onnxscript import optimizer
+
+    optimizer.fold_constants(model)
+    optimizer.remove_unused_nodes(model)
 
 
 @contextlib.contextmanager
