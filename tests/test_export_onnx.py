@@ -120,3 +120,17 @@ def test_facegan_export_writes_an_onnx_generator(tmp_path, capsys):
     assert "dcgan generator: z, psi -> img" in capsys.readouterr().out
     got = session(tmp_path / "dcgan.onnx").run(None, feeds(G, [3, 4], 0.8))[0]
     assert_within_one_grey_level(got, G.run(feeds(G, [3, 4], 0.8)["z"], truncation_psi=0.8))
+    assert main(["export", str(tmp_path / "dcgan.safetensors"), str(tmp_path / "mapping.onnx"), "--format", "onnx",
+                 "--part", "mapping"]) == 0
+    ws = session(tmp_path / "mapping.onnx").run(None, feeds(G, [3], 0.8))[0]
+    w_avg = G.w_avg.numpy()
+    np.testing.assert_allclose(ws[:, 0], w_avg + 0.8 * (feeds(G, [3], 0.8)["z"] - w_avg), rtol=1e-5)  # DCGAN: w = z
+
+
+def test_facegan_export_refuses_an_onnx_option_for_the_nvidia_format(tmp_path, capsys):
+    cfg = tiny_sg2()
+    save_networks(tmp_path / "n.safetensors", {"G": build_generator(cfg), "D": build_discriminator(cfg)}, cfg)
+    assert main(["export", str(tmp_path / "n.safetensors"), str(tmp_path / "n.pkl"), "--format", "nvidia",
+                 "--part", "mapping"]) != 0
+    assert capsys.readouterr().err.startswith("error: the nvidia format takes no options (got part)")
+    assert not (tmp_path / "n.pkl").exists()
