@@ -8,6 +8,7 @@ is written. (ONNX: test_export_onnx.py.)"""
 from __future__ import annotations
 
 import pickle
+import pickletools
 
 import numpy as np
 import pytest
@@ -189,6 +190,23 @@ def test_a_stylegan2_export_is_a_tuple_of_tf_networks_with_the_official_state(ex
     assert (kw["resolution"], kw["latent_size"], kw["dlatent_size"], kw["fmap_base"], kw["fmap_max"]) == (
         cfg.resolution, cfg.z_dim, cfg.w_dim, cfg.channel_base // 2, cfg.channel_max)
     assert d_kw["mbstd_group_size"] == cfg.mbstd_group_size  # legacy.py's default (None) is not ours (4)
+
+
+def test_each_network_is_pickled_as_python_pickles_a_tf_network_object(tmp_path):
+    """An object whose class defines __getstate__, at protocol 2+: the class by name (its module is
+    never imported by the writer), NEWOBJ with no arguments, then the state dict and BUILD."""
+    path = tmp_path / "n.pkl"
+    export(networks(tiny_sg2()), path)
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(path.read_bytes())]
+    newobj = [i for i, (name, _) in enumerate(ops) if name == "NEWOBJ"]
+    assert len(newobj) == 7  # G and Gs with their two components each, and D
+    assert all(ops[i - 1][0] == "EMPTY_TUPLE" for i in newobj)  # rebuilt without arguments
+    first = newobj[0]  # the class is named at its first use (later ones fetch it from the memo)
+    assert ops[first - 7:first] == [("SHORT_BINUNICODE", "dnnlib.tflib.network"), ("MEMOIZE", None),
+                                    ("SHORT_BINUNICODE", "Network"), ("MEMOIZE", None), ("STACK_GLOBAL", None),
+                                    ("MEMOIZE", None), ("EMPTY_TUPLE", None)]
+    assert read_pickle(path).used == {("dnnlib.tflib.network", "Network"), ("numpy", "dtype"), ("numpy", "ndarray"),
+                                      ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar")}
 
 
 def test_a_stylegan2_export_has_the_variables_the_tf_code_creates(exported_sg2):

@@ -89,18 +89,17 @@ def export(networks: Any, path: str | os.PathLike, format: str = "nvidia", **opt
     if format not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     path = Path(path)
-    config, nets = _networks(networks)
-    if format == "nvidia":
+    if format == "nvidia":  # everything about the destination and the options first, then the networks
         if options:
             raise ExportError(f"the nvidia format takes no options (got {', '.join(sorted(options))})")
+        _check_destination(path, (".pkl",), "nvidia")
         from facegan.interop.export.nvidia import export_nvidia
 
-        _check_destination(path, (".pkl",), "nvidia")
-        return export_nvidia(config, nets, path)
+        return export_nvidia(*_networks(networks), path)
+    _check_destination(path, (".onnx",), "onnx")
     from facegan.interop.export.onnx_graph import export_onnx
 
-    _check_destination(path, (".onnx",), "onnx")
-    return export_onnx(config, nets, path, **options)
+    return export_onnx(*_networks(networks), path, **options)
 
 
 __all__ = ["FORMATS", "ExportError", "ExportReport", "export"]

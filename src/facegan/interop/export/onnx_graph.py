@@ -26,6 +26,7 @@ loads it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import warnings
@@ -123,8 +124,8 @@ def export_onnx(config, nets: dict[str, nn.Module], path: Path, part: str = "gen
     notes = [] if "G_ema" in nets else ["there was no G_ema: G was exported"]
     if part != "synthesis" and truncation_cutoff is None:
         truncation_cutoff = getattr(G.mapping, "truncation_cutoff", None)
-    was_training = G.training
-    graph = GeneratorGraph(G.eval(), part, output, noise_mode, truncation_cutoff).eval()
+    G = copy.deepcopy(G).to("cpu", torch.float32).eval()  # the graph is float32; the caller's G stays as it was
+    graph = GeneratorGraph(G, part, output, noise_mode, truncation_cutoff).eval()
     names, example = graph_inputs(G, part)
     batch = torch.export.Dim("batch")
     dynamic = tuple({0: batch} if t.ndim > 0 else None for t in example)
@@ -141,8 +142,6 @@ def export_onnx(config, nets: dict[str, nn.Module], path: Path, part: str = "gen
     except Exception as exc:  # the exporter's own errors name an operator or a shape
         raise ExportError(f"the ONNX exporter failed on this {config.arch} network "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
-    finally:
-        G.train(was_training)
     if part != "synthesis":
         notes.append(f"psi applies to the first {G.num_ws if truncation_cutoff is None else truncation_cutoff} of "
                      f"{G.num_ws} layers")
