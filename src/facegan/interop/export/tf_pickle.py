@@ -137,6 +137,5 @@ def dumps(obj: Any) -> bytes:
 
 def write_tf_pickle(path: str | os.PathLike, G: TFNetworkRecord, D: TFNetworkRecord, Gs: TFNetworkRecord) -> None:
     """The official (G, D, Gs) file, written atomically (a failure leaves no file behind)."""
-    data = dumps((G, D, Gs))
     with atomic_open(path, "wb") as f:
-        f.write(data)
+        _Pickler(f, protocol=PROTOCOL).dump((G, D, Gs))
