@@ -40,14 +40,14 @@ def export_nvidia(config, nets: dict[str, nn.Module], path: Path) -> ExportRepor
         raise ExportError(f"NVIDIA has no network format for {arch} networks (their formats hold StyleGAN and "
                           "StyleGAN2); export it with --format onnx instead")
     module, layout, readers = LAYOUTS[arch]
-    problems = module.unsupported(config) if hasattr(module, "unsupported") else []
+    problems = module.unsupported(config)
     if problems:
         raise ExportError(f"this {arch} network cannot be written in the {layout}: {'; '.join(problems)}")
     nets, notes = _pick(nets, arch)
     for name in ("G", "D", "G_ema"):
         if getattr(nets[name], "config", config) != config:
             raise ExportError(f"{name} was built from a different config than the others")
-    notes += [f"not recorded: {d}" for d in (module.dropped(config) if hasattr(module, "dropped") else [])]
+    notes += [f"not recorded: {d}" for d in module.dropped(config)]
     notes.append("not recorded: training state (optimisers, progress, the ADA augment probability); the TF layout "
                  "keeps networks only, and NVIDIA's --resume restarts those")
     write_tf_pickle(path, *module.records(nets["G"], nets["D"], nets["G_ema"], config))

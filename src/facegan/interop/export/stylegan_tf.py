@@ -27,6 +27,15 @@ D_FIELDS = ("num_channels", "resolution", "label_size", "fmap_base", "fmap_decay
             "mbstd_group_size", "mbstd_num_features", "fused_scale", "blur_filter")
 
 
+def unsupported(cfg: StyleGANConfig) -> list[str]:
+    """Every StyleGANConfig field is a G_style / D_basic kwarg: nothing is outside the layout."""
+    return []
+
+
+def dropped(cfg: StyleGANConfig) -> list[str]:
+    return []
+
+
 def _state(net: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
