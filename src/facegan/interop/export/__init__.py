@@ -84,7 +84,7 @@ def export(networks: Any, path: str | os.PathLike, format: str = "nvidia", **opt
 
     ONNX options: part ('generator', 'mapping' or 'synthesis'), output ('uint8' NHWC or 'float'
     NCHW in [-1, 1]), noise_mode ('const' or 'none'), truncation_cutoff (int; default the
-    network's), opset (int), batch ('dynamic' or a fixed int).
+    network's), opset (int, >= 18; default the exporter's). The batch size N is free.
     """
     if format not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
