@@ -1,8 +1,10 @@
 """Builders of network pickles in the official layouts, from small random tensors, for the tests.
 
-The official classes are not available (and must not be): the fixtures register throwaway modules
-named `dnnlib.tflib.network`, `dnnlib.util` and `torch_utils.persistence` only while pickling, so
-the streams name exactly the globals the official files name.
+TensorFlow network pickles are written with facegan's own writer (facegan.interop.export.tf_pickle,
+which names `dnnlib.tflib.network.Network` without importing it). The stylegan2-ada-pytorch classes
+are not available (and must not be): the fixtures register throwaway modules named `dnnlib.util`
+and `torch_utils.persistence` only while pickling, so the streams name exactly the globals the
+official files name.
 """
 
 from __future__ import annotations
@@ -16,19 +18,15 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from facegan.interop.export.tf_pickle import TFNetworkRecord, split_scopes, write_tf_pickle
+from facegan.interop.export.tf_pickle import tf_network as _tf_network
+
+__all__ = ["BUILD_SRC", "official_modules", "persistent_tree", "split_scopes", "tf_network", "write_snapshot",
+           "write_tf_pickle"]
+
 
 class _EasyDict(dict):
     pass
-
-
-class _Network:
-    """Pickles like dnnlib.tflib.network.Network: NEWOBJ + BUILD with a plain state dict."""
-
-    def __init__(self, state: dict):
-        self._state = state
-
-    def __getstate__(self):
-        return self._state
 
 
 def _persistent_reconstruct(meta):  # never called: only its name goes into the stream
@@ -48,15 +46,13 @@ class _Persistent:
 @contextlib.contextmanager
 def official_modules():
     """Make the official module paths importable while a fixture is pickled."""
-    names = ["dnnlib", "dnnlib.tflib", "dnnlib.tflib.network", "dnnlib.util", "torch_utils", "torch_utils.persistence"]
+    names = ["dnnlib", "dnnlib.util", "torch_utils", "torch_utils.persistence"]
     saved = {n: sys.modules.get(n) for n in names}
     mods = {n: types.ModuleType(n) for n in names}
-    mods["dnnlib.tflib.network"].Network = _Network
     mods["dnnlib.util"].EasyDict = _EasyDict
     mods["torch_utils.persistence"]._reconstruct_persistent_obj = _persistent_reconstruct
-    old = (_Network.__module__, _Network.__qualname__, _EasyDict.__module__, _EasyDict.__qualname__,
+    old = (_EasyDict.__module__, _EasyDict.__qualname__,
            _persistent_reconstruct.__module__, _persistent_reconstruct.__qualname__)
-    _Network.__module__, _Network.__qualname__ = "dnnlib.tflib.network", "Network"
     _EasyDict.__module__, _EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
     _persistent_reconstruct.__module__ = "torch_utils.persistence"
     _persistent_reconstruct.__qualname__ = "_reconstruct_persistent_obj"
@@ -64,7 +60,7 @@ def official_modules():
     try:
         yield
     finally:
-        (_Network.__module__, _Network.__qualname__, _EasyDict.__module__, _EasyDict.__qualname__,
+        (_EasyDict.__module__, _EasyDict.__qualname__,
          _persistent_reconstruct.__module__, _persistent_reconstruct.__qualname__) = old
         for n, m in saved.items():
             if m is None:
@@ -78,29 +74,10 @@ BUILD_SRC = "import os\nos.system('touch PWNED_BY_BUILD_SRC')\n"
 
 
 def tf_network(name: str, build_func: str, variables: dict, static_kwargs: dict, version: int,
-               components: dict | None = None) -> _Network:
-    return _Network({
-        "version": version, "name": name, "static_kwargs": dict(static_kwargs), "components": components or {},
-        "build_module_src": BUILD_SRC, "build_func_name": build_func,
-        "variables": [(k, np.asarray(v, dtype=np.float32)) for k, v in variables.items()]})
-
-
-def split_scopes(variables: dict, scopes: dict[str, str]) -> tuple[dict, dict[str, dict]]:
-    """{'G_mapping/Dense0/weight': ...} -> own variables and per-component variables (local names)."""
-    own, parts = {}, {key: {} for key in scopes}
-    for name, value in variables.items():
-        for key, prefix in scopes.items():
-            if name.startswith(prefix + "/"):
-                parts[key][name[len(prefix) + 1:]] = value
-                break
-        else:
-            own[name] = value
-    return own, parts
-
-
-def write_tf_pickle(path, G: _Network, D: _Network, Gs: _Network) -> None:
-    with official_modules(), open(path, "wb") as f:
-        pickle.dump((G, D, Gs), f, protocol=4)
+               components: dict | None = None) -> TFNetworkRecord:
+    """A TF network state holding float32 `variables` and a build_module_src that must never run."""
+    return _tf_network(name, build_func, {k: np.asarray(v, dtype=np.float32) for k, v in variables.items()},
+                       static_kwargs, version, components, build_module_src=BUILD_SRC)
 
 
 def persistent_tree(module: torch.nn.Module, class_name: str, module_src: str, init_kwargs: dict | None = None):

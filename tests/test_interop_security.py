@@ -19,6 +19,7 @@ import torch
 import facegan
 from facegan.errors import NetworkFormatError, UnsafePickleError
 from facegan.interop import unpickler
+from facegan.interop.export import tf_pickle
 from interop_fixtures import official_modules, persistent_tree, tf_network, write_tf_pickle
 
 MARKER = "PWNED"
@@ -184,7 +185,7 @@ def test_a_tensorflow_file_asking_for_torch_globals_is_refused(tmp_path):
     """Each format has its own allow-list: TF network files never contain torch tensors."""
     kw = dict(resolution=8)
     net = tf_network("G", "G_style", {"x": np.zeros(2)}, kw, 3)
-    net._state["variables"].append(("stowaway", torch.zeros(2)))
+    net.state["variables"].append(("stowaway", torch.zeros(2)))
     write_tf_pickle(tmp_path / "mixed.pkl", net, tf_network("D", "D_basic", {}, kw, 3), net)
     with pytest.raises(UnsafePickleError, match=r"tensorflow network pickle that asks for torch\._utils"):
         facegan.load(tmp_path / "mixed.pkl")
@@ -194,7 +195,7 @@ def test_a_snapshot_asking_for_tensorflow_globals_is_refused(tmp_path):
     with official_modules():
         G = persistent_tree(torch.nn.Linear(2, 2), "Generator", "")
         data = {"G": G, "G_ema": G, "extra": tf_network("x", "G_style", {}, {}, 3)}
-        (tmp_path / "mixed.pkl").write_bytes(pickle.dumps(data))
+        (tmp_path / "mixed.pkl").write_bytes(tf_pickle.dumps(data))
     with pytest.raises(UnsafePickleError, match=r"pytorch network pickle that asks for dnnlib\.tflib"):
         facegan.load(tmp_path / "mixed.pkl")
 
@@ -203,7 +204,7 @@ def test_self_containing_tensorflow_components_are_refused(tmp_path):
     kw = dict(resolution=8)
     top = tf_network("Gs", "G_style", {}, kw, 3)
     mapping = tf_network("G_mapping", "G_mapping", {}, kw, 3, components={"loop": top})
-    top._state["components"] = {"synthesis": tf_network("G_synthesis", "G_synthesis", {}, kw, 3), "mapping": mapping}
+    top.state["components"] = {"synthesis": tf_network("G_synthesis", "G_synthesis", {}, kw, 3), "mapping": mapping}
     write_tf_pickle(tmp_path / "cycle.pkl", top, tf_network("D", "D_basic", {}, kw, 3), top)
     with pytest.raises(NetworkFormatError, match="contain themselves"):
         facegan.load(tmp_path / "cycle.pkl")

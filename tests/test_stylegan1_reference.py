@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from facegan.interop.export.stylegan_tf import tf_discriminator_variables, tf_generator_variables
 from facegan.networks import StyleGANConfig, build_discriminator, build_generator
 from test_stylegan1_ops import (
     shift_sum,
@@ -42,63 +43,11 @@ def randomized(net: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 # ------------------------------------------------------------------------------------------------
-# Our names -> the official variables (the table in docs/networks.md).
+# Our names -> the official variables (the table in docs/networks.md), as the exporter writes them:
+# the reference below computes from those names alone, so it checks the exporter's table too.
 
-def hwio(w: np.ndarray) -> np.ndarray:
-    return w.transpose(2, 3, 1, 0)  # OIHW -> [kh, kw, in, out]
-
-
-def tf_generator_vars(G) -> dict[str, np.ndarray]:
-    sd = {k: v.detach().numpy() for k, v in G.state_dict().items()}
-    cfg = G.config
-    L = cfg.resolution_log2
-    v = {"dlatent_avg": sd["mapping.w_avg"], "G_synthesis/lod": sd["synthesis.lod"]}
-    for i in range(cfg.mapping_layers):
-        v[f"G_mapping/Dense{i}/weight"] = sd[f"mapping.fc{i}.weight"].T
-        v[f"G_mapping/Dense{i}/bias"] = sd[f"mapping.fc{i}.bias"]
-    if cfg.c_dim:
-        v["G_mapping/LabelConcat/weight"] = sd["mapping.embed.weight"].T
-    for r in range(2, L + 1):
-        R, ours = 2 ** r, f"synthesis.b{2 ** r}"
-        if R == 4:
-            if cfg.const_input_layer:
-                v["G_synthesis/4x4/Const/const"] = sd[f"{ours}.const"][None]
-            else:
-                v["G_synthesis/4x4/Dense/weight"] = sd[f"{ours}.dense.weight"].T
-            first = "Const" if cfg.const_input_layer else "Dense"
-            layers = [(f"4x4/{first}", "conv0", 0), ("4x4/Conv", "conv1", 1)]
-        else:
-            layers = [(f"{R}x{R}/Conv0_up", "conv0", 2 * r - 4), (f"{R}x{R}/Conv1", "conv1", 2 * r - 3)]
-        for scope, name, k in layers:
-            p, s = f"{ours}.{name}", f"G_synthesis/{scope}"
-            if f"{p}.weight" in sd:
-                v[f"{s}/weight"] = hwio(sd[f"{p}.weight"])
-            v[f"{s}/Noise/weight"] = sd[f"{p}.noise_strength"]
-            v[f"{s}/bias"] = sd[f"{p}.bias"]
-            v[f"{s}/StyleMod/weight"] = sd[f"{p}.affine.weight"].T
-            v[f"{s}/StyleMod/bias"] = sd[f"{p}.affine.bias"]
-            v[f"G_synthesis/noise{k}"] = sd[f"{p}.noise_const"][None, None]
-        v[f"G_synthesis/ToRGB_lod{L - r}/weight"] = hwio(sd[f"{ours}.torgb.weight"])
-        v[f"G_synthesis/ToRGB_lod{L - r}/bias"] = sd[f"{ours}.torgb.bias"]
-    return v
-
-
-def tf_discriminator_vars(D) -> dict[str, np.ndarray]:
-    sd = {k: v.detach().numpy() for k, v in D.state_dict().items()}
-    L = D.config.resolution_log2
-    v = {"lod": sd["lod"]}
-    for r in range(2, L + 1):
-        R = 2 ** r
-        v[f"FromRGB_lod{L - r}/weight"] = hwio(sd[f"b{R}.fromrgb.weight"])
-        v[f"FromRGB_lod{L - r}/bias"] = sd[f"b{R}.fromrgb.bias"]
-        if R > 4:
-            for tf_name, ours in ((f"{R}x{R}/Conv0", "conv0"), (f"{R}x{R}/Conv1_down", "conv1")):
-                v[f"{tf_name}/weight"] = hwio(sd[f"b{R}.{ours}.weight"])
-                v[f"{tf_name}/bias"] = sd[f"b{R}.{ours}.bias"]
-    v["4x4/Conv/weight"], v["4x4/Conv/bias"] = hwio(sd["b4.conv.weight"]), sd["b4.conv.bias"]
-    v["4x4/Dense0/weight"], v["4x4/Dense0/bias"] = sd["b4.fc.weight"].T, sd["b4.fc.bias"]
-    v["4x4/Dense1/weight"], v["4x4/Dense1/bias"] = sd["b4.out.weight"].T, sd["b4.out.bias"]
-    return v
+tf_generator_vars = tf_generator_variables
+tf_discriminator_vars = tf_discriminator_variables
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ The Python API is the product; the `facegan` command is a thin layer over it.
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "FaceganError"]
+__all__ = ["__version__", "load", "export", "FaceganError"]
 
 from facegan.errors import FaceganError
 
@@ -26,3 +26,11 @@ def load(network, *, device="cpu", which="G_ema"):
     from facegan.interop.registry import resolve_network
 
     return load_network(resolve_network(network), device=device, which=which)
+
+
+def export(networks, path, *, format="nvidia", **options):
+    """Write networks (a file, a generator, or a dict of G / D / G_ema) as NVIDIA's pickle or ONNX: see
+    facegan.interop.export."""
+    from facegan.interop.export import export as export_networks
+
+    return export_networks(networks, path, format=format, **options)

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "facegan.cli.convert", "convert",
         "Convert an official NVIDIA pickle to .safetensors."),
     "pretrained": ("facegan.cli.pretrained", "pretrained", "NVIDIA's networks by name: list, download, verify."),
+    "export": ("facegan.cli.export", "export", "Export a network to NVIDIA's pickle format or to ONNX."),
     "train": (
         "facegan.cli.train", "train",
         "Train StyleGAN, StyleGAN2 or DCGAN on a dataset archive."),

@@ -1,0 +1,94 @@
+"""ONNX generator throughput: onnxruntime on the CPU against PyTorch, same weights, same graph.
+
+    PYTHONPATH=src python benchmarks/onnx_throughput.py [--archs stylegan2,stylegan,dcgan]
+        [--resolution 64] [--batch 4] [--rounds 5]
+
+Per architecture (official widths: StyleGAN2 config F, StyleGAN `stylegan-ffhq`, the DCGAN tutorial's;
+random weights) the generator is exported with `facegan.export(G, path, format="onnx")` (z, psi ->
+uint8 images, const noise) and both sides generate the same batch, alternating round by round with
+the same number of threads; one JSON line each with the medians, the speed ratio (> 1: onnxruntime
+is faster), the export time, the file size and the largest difference in grey levels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _machine import machine  # benchmarks/_machine.py
+
+from facegan.interop.export import export
+from facegan.networks import build_generator
+
+
+def config_for(arch: str, resolution: int):
+    if arch == "stylegan2":
+        from facegan.networks import StyleGAN2Config
+
+        return StyleGAN2Config(resolution=resolution)
+    if arch == "stylegan":
+        from facegan.networks.stylegan import stylegan_preset
+
+        return stylegan_preset("stylegan-ffhq", resolution)
+    from facegan.networks.dcgan import DCGANConfig
+
+    return DCGANConfig(resolution=resolution)
+
+
+def bench(arch: str, resolution: int, batch: int, rounds: int, folder: Path) -> dict:
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    G = build_generator(config_for(arch, resolution)).eval()
+    path = folder / f"{arch}.onnx"
+    t0 = time.perf_counter()
+    export(G, path, format="onnx")
+    export_s = time.perf_counter() - t0
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3  # no warnings about the CastLike nodes it cannot constant-fold
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    z = np.random.RandomState(0).randn(batch, G.z_dim).astype(np.float32)
+    feeds = {"z": z, "psi": np.array(0.7, np.float32)}
+    sides = {"pytorch": lambda: G.run(z, truncation_psi=0.7, batch_size=batch),
+             "onnxruntime": lambda: session.run(None, feeds)[0]}
+    images = {name: fn() for name, fn in sides.items()}  # warm-up, and the images to compare
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(rounds):
+        for name in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            t = time.perf_counter()
+            sides[name]()
+            times[name].append(time.perf_counter() - t)
+    ratios = [p / o for p, o in zip(times["pytorch"], times["onnxruntime"])]
+    return {"arch": arch, "resolution": resolution, "batch": batch, "rounds": rounds,
+            "pytorch_s": round(statistics.median(times["pytorch"]), 4),
+            "onnxruntime_s": round(statistics.median(times["onnxruntime"]), 4),
+            "onnxruntime_speedup": round(statistics.median(ratios), 3),
+            "max_grey_level_diff": int(np.abs(images["pytorch"].astype(int) - images["onnxruntime"].astype(int)).max()),
+            "export_s": round(export_s, 1), "onnx_mb": round(path.stat().st_size / 2 ** 20, 1),
+            "onnxruntime": ort.__version__, "machine": machine()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default="stylegan2,stylegan,dcgan")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(min(torch.get_num_threads(), os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in args.archs.split(","):
+            print(json.dumps(bench(arch, args.resolution, args.batch, args.rounds, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
