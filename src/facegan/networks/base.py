@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError
+from facegan.nn.precision import fp16_enabled
 from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 
@@ -98,7 +99,8 @@ class GeneratorBase(nn.Module):
 
         precision: 'fp32' (default; the "same image as the official scripts" contract), 'bf16'
         (autocast to bfloat16: much faster on CPUs with AVX-512 BF16 and on recent GPUs, images
-        differ by a few grey levels, see docs/networks.md) or 'fp16' (autocast, CUDA only).
+        differ by a few grey levels, see docs/networks.md) or 'fp16' (autocast, CUDA only; on the
+        CPU inside facegan.nn.precision.cpu_fp16()).
         """
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -112,8 +114,9 @@ class GeneratorBase(nn.Module):
         c = self.make_labels(labels, len(z), device)
         was_training = self.training
         self.eval()
-        if precision == "fp16" and device.type != "cuda":
-            raise ConfigError("precision 'fp16' needs CUDA; use 'bf16' or 'fp32' on this device")
+        if precision == "fp16" and not fp16_enabled(device):
+            raise ConfigError("precision 'fp16' needs CUDA; use 'bf16' or 'fp32' on this device "
+                              "(facegan.nn.precision.cpu_fp16() forces it on the CPU, for checks)")
         warn_if_bf16_is_emulated(precision, device)
         autocast = contextlib.nullcontext() if precision == "fp32" else torch.autocast(
             device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

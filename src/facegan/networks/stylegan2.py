@@ -44,6 +44,7 @@ from facegan.nn.modulated import (
     modulated_conv2d,
     normalize_2nd_moment,
 )
+from facegan.nn.precision import compute_dtype, fp16_enabled
 from facegan.nn.resample import downsample2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -204,11 +205,11 @@ class MappingNetwork(nn.Module):
         if self.z_dim:
             if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
                 raise ConfigError(f"z must have shape [N, {self.z_dim}], got {None if z is None else tuple(z.shape)}")
-            x = normalize_2nd_moment(z.to(torch.float32))
+            x = normalize_2nd_moment(z.to(compute_dtype(z.dtype)))
         if self.c_dim:
             if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
                 raise ConfigError(f"this network is conditional: c must have shape [N, {self.c_dim}]")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            y = normalize_2nd_moment(self.embed(c.to(compute_dtype(c.dtype))))
             x = y if x is None else torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
@@ -313,14 +314,14 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, img, ws: torch.Tensor, noise_mode: str = "random", fused: bool | None = None,
                 force_fp32: bool = False):
         w_iter = iter(ws.unbind(dim=1))
-        use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
-        dtype = torch.float16 if use_fp16 else torch.float32
+        use_fp16 = self.use_fp16 and not force_fp32 and fp16_enabled(ws.device)
+        dtype = torch.float16 if use_fp16 else ws.dtype  # ws: float32 (float64 in a float64 network)
         # channels_last: optional in float16 on CUDA (as official); always on CPU, where its
         # convolutions run up to twice as fast (docs/benchmarks.md).
         cpu = ws.device.type == "cpu"
         memory_format = torch.channels_last if (self.channels_last and use_fp16) or cpu else torch.contiguous_format
         if fused is None:  # the official choice: fused when not training, in fp32 or at batch 1
-            fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1) \
+            fused = (not self.training) and (dtype != torch.float16 or ws.shape[0] == 1) \
                 and ws.device.type == "cuda"
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
@@ -342,7 +343,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused).to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            y = self.torgb(x, next(w_iter), fused).to(dtype=ws.dtype, memory_format=torch.contiguous_format)
             img = y if img is None else img + y
         return x, img
 
@@ -369,7 +370,7 @@ class SynthesisNetwork(nn.Module):
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ConfigError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
-        ws = ws.to(torch.float32)
+        ws = ws.to(compute_dtype(ws.dtype))
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -417,8 +418,8 @@ class DiscriminatorBlock(nn.Module):
 
     def forward(self, x, img, force_fp32: bool = False):
         device = (x if x is not None else img).device
-        use_fp16 = self.use_fp16 and not force_fp32 and device.type == "cuda"
-        dtype = torch.float16 if use_fp16 else torch.float32
+        use_fp16 = self.use_fp16 and not force_fp32 and fp16_enabled(device)
+        dtype = torch.float16 if use_fp16 else compute_dtype((x if x is not None else img).dtype)
         memory_format = torch.channels_last if self.channels_last and use_fp16 else torch.contiguous_format
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
@@ -454,9 +455,10 @@ class DiscriminatorEpilogue(nn.Module):
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(self, x, img, cmap):
-        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        dtype = compute_dtype(x.dtype)
+        x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
         if self.architecture == "skip":
-            x = x + self.fromrgb(img.to(torch.float32))
+            x = x + self.fromrgb(img.to(dtype))
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
