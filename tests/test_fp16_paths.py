@@ -15,21 +15,11 @@ from facegan.errors import ConfigError
 from facegan.networks import StyleGAN2Config, build_discriminator, build_generator
 from facegan.nn.modulated import WeightCache, modulated_conv2d
 from facegan.nn.precision import cpu_fp16, fp16_enabled
+from network_helpers import with_random_parameters
 
 # 16x16 with the two highest resolutions (16, 8) in float16, as the official training configs.
 CFG = StyleGAN2Config(resolution=16, channel_base=256, channel_max=32, mapping_layers=2, z_dim=32, w_dim=32,
                       num_fp16_res=2, conv_clamp=256)
-
-
-def with_random_parameters(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Biases, noise strengths and w_avg away from their zero initial values, so that they matter."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
-            small = t.ndim <= 1 and t.is_floating_point() and "resample_filter" not in name
-            if small or name.endswith("noise_const"):
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.5)
-    return net
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +162,25 @@ def test_conv_clamp_bounds_every_activation(nets):
         with torch.no_grad(), (cpu_fp16() if forced else torch.autograd.grad_mode.no_grad()):
             G.synthesis(ws)
         assert len(seen) == 8 and max(seen) <= clamp * (1 + 1e-3)
+
+
+def test_inference_takes_the_official_fused_modulation_choice_inside_cpu_fp16():
+    """Officially, inference fuses the modulation in float32 blocks (or at batch 1) and not in
+    float16 ones; a plain CPU run keeps it unfused. The unfused path fills the layer's weight cache,
+    the fused one does not, which shows the choice."""
+    G = with_random_parameters(build_generator(CFG)).eval()
+    ws = G.mapping(torch.randn(2, 32), None)
+
+    def unfused(layer):
+        return layer._cache._key is not None
+
+    with torch.no_grad():
+        G.synthesis(ws)
+    assert unfused(G.synthesis.b4.conv1) and unfused(G.synthesis.b16.conv1)
+    G = copy.deepcopy(G)
+    G.synthesis.b4.conv1._cache = WeightCache()
+    G.synthesis.b16.conv1._cache = WeightCache()
+    with cpu_fp16(), torch.no_grad():
+        G.synthesis(ws)
+    assert not unfused(G.synthesis.b4.conv1)   # float32 block: fused
+    assert unfused(G.synthesis.b16.conv1)      # float16 block at batch 2: unfused

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from facegan.errors import ConfigError
-from facegan.nn.precision import fp16_enabled
+from facegan.errors import ConfigError, NetworkInputError
+from facegan.nn.precision import compute_dtype, fp16_enabled
 from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 
@@ -42,7 +42,8 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | Sequence[float]
             return ws
         psi = psi.expand(num_ws)
     if psi.shape != (num_ws,):
-        raise ConfigError(f"truncation psi must be a number or {num_ws} per-layer values, got shape {tuple(psi.shape)}")
+        raise NetworkInputError(f"truncation psi must be a number or {num_ws} per-layer values, "
+                                f"got shape {tuple(psi.shape)}")
     if cutoff is not None:
         psi = torch.where(torch.arange(num_ws, device=ws.device) < cutoff, psi, torch.ones_like(psi))
     return torch.lerp(w_avg.to(ws.dtype), ws, psi[None, :, None])
@@ -76,15 +77,16 @@ class GeneratorBase(nn.Module):
         """Class indices (ints) or one-hot/float rows -> a [n, c_dim] tensor (None if unconditional)."""
         if self.c_dim == 0:
             if labels is not None:
-                raise ConfigError("this network is unconditional: it takes no class labels")
+                raise NetworkInputError("this network is unconditional: it takes no class labels")
             return None
         if labels is None:
-            raise ConfigError(f"this network is conditional ({self.c_dim} classes): give a class label (--class K)")
+            raise NetworkInputError(f"this network is conditional ({self.c_dim} classes): "
+                                    "give a class label (--class K)")
         a = np.asarray(labels)
         if a.ndim == 0 or (a.ndim == 1 and np.issubdtype(a.dtype, np.integer)):
             idx = np.broadcast_to(a, (n,)).astype(np.int64)
             if idx.min() < 0 or idx.max() >= self.c_dim:
-                raise ConfigError(f"class label out of range: this network has classes 0-{self.c_dim - 1}")
+                raise NetworkInputError(f"class label out of range: this network has classes 0-{self.c_dim - 1}")
             c = torch.zeros(n, self.c_dim, device=device)
             c[torch.arange(n), torch.from_numpy(idx).to(device)] = 1
             return c
@@ -106,11 +108,12 @@ class GeneratorBase(nn.Module):
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        param = next(self.parameters())
         z = torch.as_tensor(np.asarray(latents) if not isinstance(latents, torch.Tensor) else latents,
-                            dtype=torch.float32)
+                            dtype=compute_dtype(param.dtype))  # float32 (float64 for a float64 network)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ConfigError(f"latents must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
-        device = torch.device(device) if device is not None else next(self.parameters()).device
+            raise NetworkInputError(f"latents must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+        device = torch.device(device) if device is not None else param.device
         c = self.make_labels(labels, len(z), device)
         was_training = self.training
         self.eval()

@@ -30,11 +30,6 @@ LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2)
 
 
-def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
-    """x / sqrt(mean(x^2) + eps) along `dim` (the mapping network's input normalisation)."""
-    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
-
-
 def bias_act(x: torch.Tensor, b: torch.Tensor | None, activation: str = "linear", gain: float = 1.0,
              clamp: float | None = None, inplace: bool = False) -> torch.Tensor:
     """(x + b) -> activation -> * gain -> clamp to [-clamp, clamp]; b broadcast over dim 1.

@@ -10,9 +10,11 @@ device; PyTorch's float16 convolutions on a CPU are slow). facegan follows that 
         img = G.synthesis(ws)              # float16 blocks, the CUDA arithmetic, on the CPU
         imgs = G.run(z, precision="fp16")  # fp16 autocast is accepted on the CPU as well
 
-It exists so that every branch the CUDA code takes (float16 blocks, the pre-normalisation before
-demodulation, the weight caches in float16, the clamps, fp16 autocast) can be tested and checked
-on a machine without a GPU. It is slow; it is not a way to speed anything up.
+Inside it the networks take every decision they take on CUDA: float16 blocks, the
+pre-normalisation before demodulation, the weight caches in float16, the clamps, fp16 autocast,
+and StyleGAN2's official choice of fused modulation in inference (on a plain CPU run facegan
+keeps modulation unfused, which CPU kernels run faster). It exists so that all of these can be
+tested and checked on a machine without a GPU. It is slow; it is not a way to speed anything up.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def cpu_fp16() -> Iterator[None]:
 
 
 def fp16_enabled(device: torch.device) -> bool:
-    """Whether float16 layers run on `device`: always on CUDA, on the CPU only inside cpu_fp16()."""
+    """Whether float16 layers (and the other CUDA decisions) apply on `device`: always on CUDA, on
+    the CPU only inside cpu_fp16()."""
     return device.type == "cuda" or (_cpu_fp16_depth > 0 and device.type == "cpu")
 
 
