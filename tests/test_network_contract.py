@@ -117,11 +117,16 @@ class NetworkContract:
         torch.testing.assert_close(G.w_avg, before)
         w = G.mapping(z, None)[:, 0]
         G(z, update_emas=True)
+        assert G.tracks_w_avg == self.tracks_w_avg
         if self.tracks_w_avg:
             beta = self.config.w_avg_beta
             torch.testing.assert_close(G.w_avg, w.mean(0) + (before - w.mean(0)) * beta)
         else:
             torch.testing.assert_close(G.w_avg, before)
+        after = G.w_avg.clone()
+        G.update_w_avg(w.mean(0) + 1)   # the step a training loop takes with a gathered mean
+        expected = w.mean(0) + 1 + (after - w.mean(0) - 1) * self.config.w_avg_beta if self.tracks_w_avg else after
+        torch.testing.assert_close(G.w_avg, expected)
 
     def test_truncation_pulls_every_layer_towards_w_avg(self):
         G, _ = self.nets()

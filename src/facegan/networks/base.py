@@ -49,6 +49,13 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | Sequence[float]
     return torch.lerp(w_avg.to(ws.dtype), ws, psi[None, :, None])
 
 
+@torch.no_grad()
+def update_w_avg(w_avg: torch.Tensor, w_mean: torch.Tensor, beta: float) -> None:
+    """Move the tracked mean of w towards a batch mean, as the official running average does:
+    w_avg <- lerp(w_mean, w_avg, beta) = w_mean + beta (w_avg - w_mean)."""
+    w_avg.copy_(w_mean.detach().to(w_avg.dtype).lerp(w_avg, beta))
+
+
 class GeneratorBase(nn.Module):
     """Common interface and fast mode of all generators (see module docstring)."""
 
@@ -72,6 +79,19 @@ class GeneratorBase(nn.Module):
     @property
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
+
+    @property
+    def tracks_w_avg(self) -> bool:
+        """Whether training moves w_avg (StyleGAN, StyleGAN2 with a w_avg_beta; not DCGAN, whose
+        w_avg stays at the origin)."""
+        return getattr(self.mapping, "w_avg_beta", None) is not None
+
+    def update_w_avg(self, w_mean: torch.Tensor) -> None:
+        """One step of the w_avg running mean towards `w_mean` [w_dim] (e.g. a batch mean gathered
+        over processes); nothing for a network that does not track it. `G(z, update_emas=True)`
+        takes the same step with its own batch."""
+        if self.tracks_w_avg:
+            update_w_avg(self.mapping.w_avg, w_mean, self.mapping.w_avg_beta)
 
     def make_labels(self, labels, n: int, device: torch.device) -> torch.Tensor | None:
         """Class indices (ints) or one-hot/float rows -> a [n, c_dim] tensor (None if unconditional)."""

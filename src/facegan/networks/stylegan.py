@@ -45,11 +45,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from facegan.errors import ConfigError, NetworkInputError
-from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
 from facegan.networks.config import NetworkConfig, register_architecture
 from facegan.nn.adain import adain, instance_norm, pixel_norm, style_modulate
 from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from facegan.nn.mbstd import MinibatchStd
+from facegan.nn.precision import compute_dtype
 from facegan.nn.scale2d import Blur2d, conv2d_downscale2d, downscale2d, upscale2d, upscale2d_conv2d
 
 NONLINEARITIES = ("lrelu", "relu")
@@ -290,8 +291,7 @@ class StyleGANMapping(nn.Module):
             x = _act(getattr(self, f"fc{i}")(x), self.nonlinearity)
 
         if update_emas and self.w_avg_beta is not None:
-            with torch.no_grad():
-                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            update_w_avg(self.w_avg, x.detach().to(compute_dtype(x.dtype)).mean(dim=0), self.w_avg_beta)
 
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         psi = 1.0 if truncation_psi is None else truncation_psi
