@@ -184,3 +184,16 @@ def test_inference_takes_the_official_fused_modulation_choice_inside_cpu_fp16():
         G.synthesis(ws)
     assert not unfused(G.synthesis.b4.conv1)   # float32 block: fused
     assert unfused(G.synthesis.b16.conv1)      # float16 block at batch 2: unfused
+
+
+@pytest.mark.gpu
+def test_float16_inference_on_cuda_matches_the_float64_network(nets):
+    """The same check on CUDA, where the float16 blocks run without cpu_fp16()."""
+    G, G64, _, _ = nets
+    G = copy.deepcopy(G).cuda()
+    ws = G.mapping(torch.randn(3, 32, device="cuda"), None).detach()
+    ref = G64.synthesis(ws.double().cpu())
+    with torch.no_grad():
+        for fused in (None, True, False):
+            img = G.synthesis(ws, fused=fused).cpu()
+            assert rel_error(img, ref) < 2e-2
