@@ -54,7 +54,9 @@ def test_streaming_statistics_equal_the_batch_ones():
     mean, cov = fs.mean_cov()
     np.testing.assert_allclose(mean, x.mean(0), rtol=1e-10)
     np.testing.assert_allclose(cov, np.cov(x, rowvar=False), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(fs.all(), x.astype(np.float16).astype(np.float32))
+    # KID and precision/recall read these: float32, as the official code keeps them (not float16).
+    assert fs.all().dtype == np.float32
+    np.testing.assert_array_equal(fs.all(), x.astype(np.float32))
     fs.close()
 
 
@@ -117,10 +119,10 @@ def test_swd_is_small_for_the_same_images_and_grows_with_a_change():
 
 # -- PPL -----------------------------------------------------------------------------------------
 
-def tiny_generator(img_channels=1):
+def tiny_generator(img_channels=1, **kw):
     torch.manual_seed(0)
     return build_generator(StyleGAN2Config(resolution=32, channel_base=256, channel_max=16, z_dim=16, w_dim=16,
-                                           mapping_layers=2, img_channels=img_channels))
+                                           mapping_layers=2, img_channels=img_channels, **kw))
 
 
 def test_ppl_with_the_pixel_fallback_is_positive_and_does_not_touch_the_network():
@@ -251,3 +253,90 @@ def test_cli_metrics_on_a_saved_network(archive, tmp_path):
                           "--data", str(archive), "--metrics", "fid50k_full", "--no-download",
                           "--cache-dir", str(tmp_path / "empty")], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "pt_inception" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- reproducibility, counts, mismatched data, PPL precision -------------------------------------
+
+def noisy_generator(img_channels=1, **kw):
+    """A tiny generator whose noise inputs matter (noise strengths start at zero in a new network)."""
+    G = tiny_generator(img_channels, **kw)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(1.0)
+    return G
+
+
+def test_the_same_seed_gives_the_same_number_and_leaves_the_global_rng_alone(archive):
+    G = noisy_generator()
+    state = torch.get_rng_state()
+    runs = [compute_metrics(G, str(archive), ["swd1k"], num_gen=8, batch=8, seed=s)["swd1k"] for s in (0, 0, 1)]
+    assert runs[0] == runs[1]   # noise maps included: they come from the seed, not torch's global state
+    assert runs[0] != runs[2]
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_metric_from_fewer_images_than_its_name_warns_and_records_the_counts(archive, tmp_path, caplog):
+    G = noisy_generator()
+    with caplog.at_level("WARNING", logger="facegan.metrics.runner"):
+        compute_metrics(G, str(archive), ["swd1k"], run_dir=tmp_path, num_gen=16, batch=8)
+    line = json.loads((tmp_path / "metric-swd1k.jsonl").read_text())
+    assert (line["num_gen"], line["num_real"]) == (16, 16)
+    assert "swd1k was computed from 16 generated (its name says 1024) and 16 real (its name says 1024)" in caplog.text
+
+
+@pytest.fixture
+def rgb_archive(tmp_path):
+    from PIL import Image
+
+    with ArchiveWriter(tmp_path / "rgb.zip") as w:
+        for f in lfw_subset()[:8]:
+            w.add(np.asarray(Image.fromarray(f).resize((32, 32)).convert("RGB")))
+    return tmp_path / "rgb.zip"
+
+
+def test_a_dataset_that_does_not_fit_the_network_is_refused_before_any_work(archive, rgb_archive, tmp_path):
+    from facegan.metrics.runner import MetricOptions, check_dataset
+
+    grey = tiny_generator(1)
+    with pytest.raises(MetricError, match=r"swd1k compares pixels: .*rgb.zip holds RGB images \(3 channel"):
+        compute_metrics(grey, str(rgb_archive), ["swd1k"], run_dir=tmp_path, num_gen=8)
+    assert not list(tmp_path.glob("metric-*.jsonl"))
+    # The feature-network metrics compare grey and RGB as the official code does (grey -> RGB).
+    check_dataset(grey, MetricOptions(data=str(rgb_archive)), ["fid50k_full", "kid50k", "pr50k3"])
+    big = build_generator(StyleGAN2Config(resolution=64, channel_base=256, channel_max=16, z_dim=16, w_dim=16,
+                                          mapping_layers=2, img_channels=1))
+    with pytest.raises(MetricError, match="holds 32x32 images; the network makes 64x64"):
+        compute_metrics(big, str(archive), ["fid50k_full"])
+    for bad in (dict(batch=0), dict(batch=-1), dict(num_gen=-5)):
+        with pytest.raises(MetricError, match="must be a positive whole number"):
+            compute_metrics(grey, str(archive), ["swd1k"], **bad)
+
+
+def test_ppl_runs_the_synthesis_in_float32_even_where_float16_layers_run():
+    from facegan.nn.precision import cpu_fp16
+
+    G = noisy_generator(num_fp16_res=2, conv_clamp=256)
+    expected = path_lengths(G, PixelDistance(), 8, batch=8)
+    with cpu_fp16():  # float16 blocks on, as on CUDA: PPL must still measure in float32
+        np.testing.assert_array_equal(path_lengths(G, PixelDistance(), 8, batch=8), expected)
+
+
+def test_z_space_ppl_interpolates_on_the_unit_sphere_as_the_official_code():
+    from facegan.metrics.ppl import unit_slerp
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 16, generator=gen) * 3, torch.randn(5, 16, generator=gen) * 0.5
+    t = torch.rand(5, 1, generator=gen)
+
+    def official(a, b, t):  # stylegan2-ada-pytorch metrics/perceptual_path_length.py, restated
+        a, b = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+        d = (a * b).sum(dim=-1, keepdim=True)
+        p = t * torch.acos(d)
+        c = b - d * a
+        c = c / c.norm(dim=-1, keepdim=True)
+        out = a * torch.cos(p) + c * torch.sin(p)
+        return out / out.norm(dim=-1, keepdim=True)
+
+    torch.testing.assert_close(unit_slerp(a, b, t), official(a, b, t))
+    torch.testing.assert_close(unit_slerp(a * 7, b, t), unit_slerp(a, b, t))  # lengths do not matter

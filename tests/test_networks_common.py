@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -17,7 +16,6 @@ from facegan.networks import (
     build_discriminator,
     build_generator,
     config_from_dict,
-    load_networks,
     read_metadata,
     save_networks,
     truncate,
@@ -55,20 +53,6 @@ def test_dcgan_generates_and_discriminates_at_its_resolution(resolution):
     assert D(img).shape == (3, 1)
 
 
-def test_dcgan_compiles_to_one_graph():
-    import torch._dynamo
-
-    cfg = DCGANConfig(resolution=32, ngf=8, ndf=8)
-    G, D = build_generator(cfg), build_discriminator(cfg)
-    torch._dynamo.reset()
-    G_c = torch.compile(G, backend="aot_eager", fullgraph=True)
-    D_c = torch.compile(D, backend="aot_eager", fullgraph=True)
-    z = torch.randn(3, cfg.z_dim)
-    img = G_c(z)
-    torch.testing.assert_close(img, G(z))
-    torch.testing.assert_close(D_c(img), D(img))
-
-
 def test_dcgan_64_has_the_tutorial_layout():
     G = build_generator(DCGANConfig())
     convs = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
@@ -78,44 +62,11 @@ def test_dcgan_64_has_the_tutorial_layout():
     assert abs(w.std().item() - 0.02) < 0.002
 
 
-def test_run_gives_uint8_nhwc_and_is_deterministic():
-    G = build_generator(DCGANConfig(resolution=16, ngf=8))
-    z = seeds_to_z([0, 1, 2], G.z_dim)
-    a = G.run(z, truncation_psi=1.0, batch_size=2)
-    b = G.run(z, truncation_psi=1.0, batch_size=3)
-    assert a.dtype == np.uint8 and a.shape == (3, 16, 16, 3)
-    np.testing.assert_array_equal(a, b)
-    with pytest.raises(ConfigError, match="latents must have shape"):
-        G.run(np.zeros((2, 7)))
-    with pytest.raises(ConfigError, match="unconditional"):
-        G.run(z, labels=1)
-
-
-def test_config_round_trips_and_rejects_unknown_fields():
-    cfg = DCGANConfig(resolution=32, ngf=16)
-    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ConfigError, match="unknown dcgan network option"):
-        config_from_dict({**cfg.to_dict(), "bogus": 1})
+def test_configs_refuse_bad_resolutions_and_unknown_architectures():
     with pytest.raises(ConfigError, match="power of two"):
         DCGANConfig(resolution=48)
     with pytest.raises(ConfigError, match="unknown architecture"):
         config_from_dict({"arch": "nope"})
-
-
-def test_network_file_round_trips_and_loads_through_facegan_load(tmp_path):
-    cfg = DCGANConfig(resolution=16, ngf=8, ndf=8)
-    G, D = build_generator(cfg), build_discriminator(cfg)
-    path = tmp_path / "net.safetensors"
-    save_networks(path, {"G": G, "D": D, "G_ema": G}, cfg, metadata={"kimg": 12})
-    meta = read_metadata(path)
-    assert json.loads(meta["networks"]) == ["G", "D", "G_ema"] and meta["kimg"] == "12"
-    nets, cfg2, _ = load_networks(path)
-    assert cfg2 == cfg and set(nets) == {"G", "D", "G_ema"}
-    for k, v in G.state_dict().items():
-        torch.testing.assert_close(nets["G_ema"].state_dict()[k], v)
-    G2 = facegan.load(path)
-    z = seeds_to_z([3], cfg.z_dim)
-    np.testing.assert_array_equal(G2.run(z), G.run(z))
 
 
 def test_loading_a_mismatched_network_names_the_tensor(tmp_path):

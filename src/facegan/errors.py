@@ -14,6 +14,14 @@ class ConfigError(FaceganError):
     exit_code = 2
 
 
+class NetworkInputError(ConfigError):
+    """What a network was given at run time does not fit it: latents, ws, images or labels of the
+    wrong shape, a class out of range, per-layer truncation of the wrong length. (A ConfigError
+    subclass, so that handlers of bad user values keep catching it; exit code 1, not usage 2.)"""
+
+    exit_code = 1
+
+
 class DatasetError(FaceganError):
     """A dataset source or archive cannot be read or converted."""
 

@@ -4,10 +4,14 @@ ever holding all the images: each batch is generated (or read), turned into feat
 Generated images are drawn as the official metrics draw them: z ~ N(0, I), labels from the
 dataset's own label distribution (conditional networks), no truncation, random noise, uint8
 conversion; grayscale images are replicated to three channels for the RGB feature networks.
+The noise maps, which the networks draw from torch's global generator, are drawn under a forked
+state seeded from `seed` (`seeded_global_rng`): the same seed gives the same images, and the
+caller's random state is left as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -25,6 +29,18 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True, leave=False)
 
 
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device) -> Iterator[None]:
+    """torch's global generators (CPU, and `device` if it is a GPU) seeded with `seed` inside the
+    block, and restored to their previous state after it."""
+    device = torch.device(device)
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def generated_batches(G, num: int, batch: int, device, labels=None, seed: int = 0) -> Iterator[torch.Tensor]:
     """uint8-range float images [B, 3, H, W] on `device`, `num` in all."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -36,7 +52,8 @@ def generated_batches(G, num: int, batch: int, device, labels=None, seed: int = 
         c = None
         if G.c_dim:
             c = torch.from_numpy(np.stack([labels(int(i)) for i in rng.randint(1 << 31, size=n)])).to(device)
-        with torch.inference_mode():
+        noise_seed = int(torch.randint(1 << 31, [], generator=gen))
+        with torch.inference_mode(), seeded_global_rng(noise_seed, device):
             img = G(z, c, truncation_psi=1.0, noise_mode="random")
             img = torch.from_numpy(to_uint8(img)).permute(0, 3, 1, 2).to(device).float()
         yield img.repeat(1, 3, 1, 1) if img.shape[1] == 1 else img

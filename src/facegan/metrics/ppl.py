@@ -1,11 +1,14 @@
 """Perceptual path length (Karras et al. 2019): the LPIPS distance between images an ε step apart
 along random interpolation paths, divided by ε², with the extreme 1% on either side dropped.
 
-Settings of the official metrics: ε = 1e-4; `w` space: linear interpolation of mapped latents,
-`z` space: spherical interpolation of latents; 'end' samples t = 0 (path end points), 'full'
-t ~ U(0, 1); the legacy `ppl_*` metrics crop the face (rows 3/8-7/8, columns 2/8-6/8) while
-`ppl2_wend` uses the whole image; images above 256x256 are box-downsampled to 256. Each batch
-draws fresh noise maps and keeps them fixed between the two ends of a step (constant noise).
+Settings of the official metrics (stylegan2-ada-pytorch's perceptual_path_length.py): ε = 1e-4;
+`w` space: linear interpolation of mapped latents, `z` space: spherical interpolation of the latents
+scaled to unit length; 'end' samples t = 0 (path end points), 'full' t ~ U(0, 1); the legacy `ppl_*`
+metrics crop the face (rows 3/8-7/8, columns 2/8-6/8) while `ppl2_wend` uses the whole image; then
+images are box-downsampled by resolution / 256 (so a cropped 1024x1024 face is measured at
+128x128, as the official code does). Each batch draws fresh noise maps and keeps them fixed between
+the two ends of a step (constant noise). The synthesis runs with force_fp32=True: ε-sized
+differences would drown in float16.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ class PixelDistance(torch.nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return ((a - b) * 127.5).square().flatten(1).mean(1)
+
+
+def unit_slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between a and b scaled to unit length (the official PPL's slerp):
+    a point on the unit sphere, whatever the lengths of a and b."""
+    out = slerp(a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True), t)
+    return out / out.norm(dim=-1, keepdim=True)
 
 
 @torch.no_grad()
@@ -48,12 +58,12 @@ def path_lengths(G, distance, num_samples: int, epsilon: float = 1e-4, space: st
             wt0 = torch.lerp(w0, w1, t[:, None, None])
             wt1 = torch.lerp(w0, w1, t[:, None, None] + epsilon)
         else:
-            zt0 = slerp(z0, z1, t[:, None])
-            zt1 = slerp(z0, z1, t[:, None] + epsilon)
+            zt0 = unit_slerp(z0, z1, t[:, None])
+            zt1 = unit_slerp(z0, z1, t[:, None] + epsilon)
             wt0, wt1 = G.mapping(torch.cat([zt0, zt1]), c2).chunk(2)
         for b in noise_buffers:
             b.copy_(torch.randn(b.shape, generator=gen).to(b))
-        img = G.synthesis(torch.cat([wt0, wt1]), noise_mode="const")
+        img = G.synthesis(torch.cat([wt0, wt1]), noise_mode="const", force_fp32=True)
         if crop:
             k = img.shape[2] // 8
             img = img[:, :, k * 3:k * 7, k * 2:k * 6]

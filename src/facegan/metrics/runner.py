@@ -20,13 +20,25 @@ Metric names are the official ones (stylegan2-ada-pytorch's metric_main, ProGAN'
 
 Real statistics are cached in the cache folder under a key made of the archive (absolute path,
 size, modification time), the resolution, the feature network and the number of images; results
-are appended as one JSON line to `<run_dir>/metric-<name>.jsonl`.
+are appended as one JSON line to `<run_dir>/metric-<name>.jsonl`, with the numbers of generated
+and real images actually used (`num_gen`, `num_real`). A metric computed from fewer images than its
+name says logs a warning that names both counts.
+
+Reproducible: `seed` fixes every random draw (latents, labels, noise maps, subsets, directions).
+The noise maps that the networks draw from torch's global generator are drawn under a forked,
+seeded state, so a metric neither depends on nor disturbs the caller's random state.
+
+The dataset is checked against the network before any work: a lower resolution, a channel count
+that a pixel-space metric (SWD) cannot compare, or labels that do not fit are a MetricError. A
+larger archive is box-downsampled to the network's resolution; grey images are replicated to RGB
+for the feature networks (Inception, VGG-16), as the official code does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -45,6 +57,8 @@ from facegan.metrics.precision_recall import precision_recall
 from facegan.metrics.swd import SWDAccumulator, swd
 from facegan.metrics.weights import cache_dir
 from facegan.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +79,13 @@ class MetricOptions:
     progress: bool = False
     seed: int = 0
     _detectors: dict = field(default_factory=dict)
+    _counts: dict = field(default_factory=dict)  # images the current metric used: num_gen, num_real
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "num_gen", "num_real"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise MetricError(f"{name} must be a positive whole number, got {value!r}")
 
 
 METRICS: dict[str, Callable] = {}
@@ -81,9 +102,26 @@ def _dataset(opts: MetricOptions, resolution: int):
     ds = ImageDataset(opts.data, xflip=opts.mirror)
     if ds.stored_resolution < resolution:
         raise MetricError(f"{opts.data} holds {ds.stored_resolution}x{ds.stored_resolution} images; the network "
-                          f"makes {resolution}x{resolution}")
+                          f"makes {resolution}x{resolution}: use an archive at the network's resolution")
     ds.set_resolution(resolution)
     return ds
+
+
+PIXEL_METRICS = ("swd16k", "swd1k")  # compare pixels, so the channel counts must agree
+
+
+def check_dataset(G, opts: MetricOptions, metrics: list[str]) -> None:
+    """Refuse, before any work, a dataset that the metrics cannot compare with G's images."""
+    ds = _dataset(opts, G.img_resolution)
+    if len(ds) < 2:
+        raise MetricError(f"{opts.data} holds {len(ds)} image(s); a metric needs at least two")
+    pixel = [m for m in metrics if m in PIXEL_METRICS]
+    if pixel and ds.num_channels != G.img_channels:
+        kinds = {1: "grey", 3: "RGB"}
+        raise MetricError(f"{', '.join(pixel)} compares pixels: {opts.data} holds {kinds.get(ds.num_channels)} "
+                          f"images ({ds.num_channels} channel(s)), the network makes {kinds.get(G.img_channels)} "
+                          f"images ({G.img_channels}); use an archive with the network's channels")
+    _labels(G, opts)
 
 
 def _detector(opts: MetricOptions, kind: str):
@@ -102,8 +140,9 @@ def _detector(opts: MetricOptions, kind: str):
 
 def _cache_key(opts: MetricOptions, kind: str, resolution: int, num: int, capture: bool) -> str:
     st = os.stat(opts.data)
+    # "features-fp32": statistics written since the captured features are kept in float32 (older caches held float16)
     ident = json.dumps([str(Path(opts.data).resolve()), st.st_size, int(st.st_mtime), kind, resolution, num,
-                        opts.mirror, capture])
+                        opts.mirror, capture, "features-fp32"])
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
@@ -113,6 +152,7 @@ def real_features(opts: MetricOptions, kind: str, resolution: int, max_items: in
     num = len(ds) if max_items is None else min(len(ds), max_items)
     if opts.num_real is not None:
         num = min(num, opts.num_real)
+    opts._counts["num_real"] = num
     key = _cache_key(opts, kind, resolution, num, capture_all)
     path = cache_dir() / "metrics" / f"{Path(opts.data).stem}-{kind}-{key}.npz"
     if opts.cache and path.is_file():
@@ -128,7 +168,7 @@ def real_features(opts: MetricOptions, kind: str, resolution: int, max_items: in
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"mean": mean, "cov": cov}
         if features is not None:
-            arrays["features"] = features.astype(np.float16)
+            arrays["features"] = features.astype(np.float32)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
@@ -136,6 +176,7 @@ def real_features(opts: MetricOptions, kind: str, resolution: int, max_items: in
 
 
 def gen_features(G, opts: MetricOptions, kind: str, num: int, capture_all: bool, labels):
+    opts._counts["num_gen"] = num
     detector = _detector(opts, kind)
     batches = feat.generated_batches(G, num, opts.batch, opts.device, labels, opts.seed)
     return feat.accumulate(batches, detector, num, capture_all, "generated features", opts.progress)
@@ -165,7 +206,7 @@ def _kid(G, opts, max_real):
     stats = gen_features(G, opts, "inception", opts.num_gen or 50000, True, _labels(G, opts))
     gen = stats.all()
     stats.close()
-    return kernel_distance(real.astype(np.float32), gen, num_subsets=100, max_subset_size=1000, seed=opts.seed)
+    return kernel_distance(real, gen, num_subsets=100, max_subset_size=1000, seed=opts.seed)
 
 
 def _pr(G, opts, max_real):
@@ -187,6 +228,7 @@ def _ppl(G, opts, space, sampling, crop, name):
 
         distance = load_lpips(opts.vgg, opts.lpips, opts.download)
     distance = distance.to(opts.device)
+    opts._counts["num_gen"] = opts.num_gen or 50000
     dist = path_lengths(G, distance, opts.num_gen or 50000, 1e-4, space, sampling, crop, batch=max(2, opts.batch // 4),
                         device=opts.device, labels=_labels(G, opts), seed=opts.seed)
     return filtered_mean(dist)
@@ -253,6 +295,7 @@ def _swd(G, opts, num: int, name: str):
     ds = _dataset(opts, G.img_resolution)
     num = min(opts.num_gen or num, len(ds))  # SWD compares equal numbers of descriptors
     num_real = num
+    opts._counts.update(num_gen=num, num_real=num_real)
     real, gen = SWDAccumulator(G.img_resolution, opts.seed), SWDAccumulator(G.img_resolution, opts.seed + 1)
     for images in feat.dataset_batches(ds, num_real, opts.batch, opts.device):
         real.append(images[:, :ds.num_channels])
@@ -269,6 +312,27 @@ def swd16k(G, opts):
 @register_metric
 def swd1k(G, opts):
     return _swd(G, opts, 1024, "swd1k")
+
+
+# What each name promises: (generated images, real images); None = no promise (all, or "up to").
+NOMINAL_COUNTS: dict[str, tuple[int, int | None]] = {
+    "fid50k_full": (50000, None), "fid50k": (50000, 50000), "kid50k_full": (50000, None), "kid50k": (50000, 50000),
+    "pr50k3_full": (50000, None), "pr50k3": (50000, 50000), "ppl2_wend": (50000, None), "ppl_zfull": (50000, None),
+    "ppl_wfull": (50000, None), "ppl_zend": (50000, None), "ppl_wend": (50000, None), "swd16k": (16384, 16384),
+    "swd1k": (1024, 1024),
+}
+
+
+def warn_if_short(name: str, counts: dict) -> None:
+    """Log when a metric used fewer images than its name says (the result line records the counts)."""
+    nominal_gen, nominal_real = NOMINAL_COUNTS.get(name, (None, None))
+    short = []
+    if nominal_gen is not None and counts.get("num_gen", nominal_gen) < nominal_gen:
+        short.append(f"{counts['num_gen']} generated (its name says {nominal_gen})")
+    if nominal_real is not None and counts.get("num_real", nominal_real) < nominal_real:
+        short.append(f"{counts['num_real']} real (its name says {nominal_real})")
+    if short:
+        log.warning("%s was computed from %s images: not comparable with a full %s", name, " and ".join(short), name)
 
 
 def _format_time(seconds: float) -> str:
@@ -298,15 +362,18 @@ def compute_metrics(G, data: str, metrics: list[str], run_dir: str | os.PathLike
         raise MetricError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
     opts = MetricOptions(data=str(data), **options)
     G = G.eval().to(opts.device)
+    check_dataset(G, opts, metrics)
     results: dict[str, float] = {}
     for name in metrics:
         start = time.time()
+        opts._counts = {}
         values = METRICS[name](G, opts)
         elapsed = time.time() - start
         results.update(values)
+        warn_if_short(name, opts._counts)
         if run_dir is not None:
             record = {"results": values, "metric": name, "total_time": elapsed, "total_time_str": _format_time(elapsed),
                       "num_gpus": 1, "snapshot_pkl": None if snapshot is None else os.path.relpath(snapshot, run_dir),
-                      "timestamp": time.time()}
+                      "timestamp": time.time(), **opts._counts}
             append_jsonl(Path(run_dir) / f"metric-{name}.jsonl", record)
     return results

@@ -4,7 +4,7 @@
     >>> G = build_generator(DCGANConfig(resolution=64))
 """
 
-from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
 from facegan.networks.config import (
     NetworkConfig,
     architectures,
@@ -57,4 +57,5 @@ __all__ = [
     "StyleGANGenerator",
     "stylegan_preset",
     "truncate",
+    "update_w_avg",
 ]

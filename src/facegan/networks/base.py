@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from facegan.errors import ConfigError
+from facegan.errors import ConfigError, NetworkInputError
+from facegan.nn.precision import compute_dtype, fp16_enabled
 from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 
@@ -41,10 +42,18 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float | Sequence[float]
             return ws
         psi = psi.expand(num_ws)
     if psi.shape != (num_ws,):
-        raise ConfigError(f"truncation psi must be a number or {num_ws} per-layer values, got shape {tuple(psi.shape)}")
+        raise NetworkInputError(f"truncation psi must be a number or {num_ws} per-layer values, "
+                                f"got shape {tuple(psi.shape)}")
     if cutoff is not None:
         psi = torch.where(torch.arange(num_ws, device=ws.device) < cutoff, psi, torch.ones_like(psi))
     return torch.lerp(w_avg.to(ws.dtype), ws, psi[None, :, None])
+
+
+@torch.no_grad()
+def update_w_avg(w_avg: torch.Tensor, w_mean: torch.Tensor, beta: float) -> None:
+    """Move the tracked mean of w towards a batch mean, as the official running average does:
+    w_avg <- lerp(w_mean, w_avg, beta) = w_mean + beta (w_avg - w_mean)."""
+    w_avg.copy_(w_mean.detach().to(w_avg.dtype).lerp(w_avg, beta))
 
 
 class GeneratorBase(nn.Module):
@@ -71,19 +80,33 @@ class GeneratorBase(nn.Module):
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
 
+    @property
+    def tracks_w_avg(self) -> bool:
+        """Whether training moves w_avg (StyleGAN, StyleGAN2 with a w_avg_beta; not DCGAN, whose
+        w_avg stays at the origin)."""
+        return getattr(self.mapping, "w_avg_beta", None) is not None
+
+    def update_w_avg(self, w_mean: torch.Tensor) -> None:
+        """One step of the w_avg running mean towards `w_mean` [w_dim] (e.g. a batch mean gathered
+        over processes); nothing for a network that does not track it. `G(z, update_emas=True)`
+        takes the same step with its own batch."""
+        if self.tracks_w_avg:
+            update_w_avg(self.mapping.w_avg, w_mean, self.mapping.w_avg_beta)
+
     def make_labels(self, labels, n: int, device: torch.device) -> torch.Tensor | None:
         """Class indices (ints) or one-hot/float rows -> a [n, c_dim] tensor (None if unconditional)."""
         if self.c_dim == 0:
             if labels is not None:
-                raise ConfigError("this network is unconditional: it takes no class labels")
+                raise NetworkInputError("this network is unconditional: it takes no class labels")
             return None
         if labels is None:
-            raise ConfigError(f"this network is conditional ({self.c_dim} classes): give a class label (--class K)")
+            raise NetworkInputError(f"this network is conditional ({self.c_dim} classes): "
+                                    "give a class label (--class K)")
         a = np.asarray(labels)
         if a.ndim == 0 or (a.ndim == 1 and np.issubdtype(a.dtype, np.integer)):
             idx = np.broadcast_to(a, (n,)).astype(np.int64)
             if idx.min() < 0 or idx.max() >= self.c_dim:
-                raise ConfigError(f"class label out of range: this network has classes 0-{self.c_dim - 1}")
+                raise NetworkInputError(f"class label out of range: this network has classes 0-{self.c_dim - 1}")
             c = torch.zeros(n, self.c_dim, device=device)
             c[torch.arange(n), torch.from_numpy(idx).to(device)] = 1
             return c
@@ -98,22 +121,25 @@ class GeneratorBase(nn.Module):
 
         precision: 'fp32' (default; the "same image as the official scripts" contract), 'bf16'
         (autocast to bfloat16: much faster on CPUs with AVX-512 BF16 and on recent GPUs, images
-        differ by a few grey levels, see docs/networks.md) or 'fp16' (autocast, CUDA only).
+        differ by a few grey levels, see docs/networks.md) or 'fp16' (autocast, CUDA only; on the
+        CPU inside facegan.nn.precision.cpu_fp16()).
         """
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        param = next(self.parameters())
         z = torch.as_tensor(np.asarray(latents) if not isinstance(latents, torch.Tensor) else latents,
-                            dtype=torch.float32)
+                            dtype=compute_dtype(param.dtype))  # float32 (float64 for a float64 network)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ConfigError(f"latents must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
-        device = torch.device(device) if device is not None else next(self.parameters()).device
+            raise NetworkInputError(f"latents must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+        device = torch.device(device) if device is not None else param.device
         c = self.make_labels(labels, len(z), device)
         was_training = self.training
         self.eval()
-        if precision == "fp16" and device.type != "cuda":
-            raise ConfigError("precision 'fp16' needs CUDA; use 'bf16' or 'fp32' on this device")
+        if precision == "fp16" and not fp16_enabled(device):
+            raise ConfigError("precision 'fp16' needs CUDA; use 'bf16' or 'fp32' on this device "
+                              "(facegan.nn.precision.cpu_fp16() forces it on the CPU, for checks)")
         warn_if_bf16_is_emulated(precision, device)
         autocast = contextlib.nullcontext() if precision == "fp32" else torch.autocast(
             device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)

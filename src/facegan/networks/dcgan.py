@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from facegan.errors import ConfigError
-from facegan.networks.base import GeneratorBase, truncate
+from facegan.errors import ConfigError, NetworkInputError
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
 from facegan.networks.config import NetworkConfig, register_architecture
 
 
@@ -67,6 +67,10 @@ class DCGANMapping(nn.Module):
         self.register_buffer("w_avg", torch.zeros(z_dim))
 
     def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
+        if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise NetworkInputError(f"z must have shape [N, {self.z_dim}], got {None if z is None else tuple(z.shape)}")
+        if c is not None and c.numel():
+            raise NetworkInputError("this network is unconditional: it takes no class labels")
         ws = z.unsqueeze(1)
         return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
 
@@ -74,6 +78,7 @@ class DCGANMapping(nn.Module):
 class DCGANSynthesis(nn.Module):
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
+        self.z_dim = cfg.z_dim
         ch = cfg.ngf * 2 ** cfg.num_stages
         layers: list[nn.Module] = [  # z [N, nz, 1, 1] -> [N, ngf*2^stages, 4, 4]
             nn.ConvTranspose2d(cfg.z_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
@@ -83,7 +88,13 @@ class DCGANSynthesis(nn.Module):
         layers += [nn.ConvTranspose2d(ch, cfg.img_channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
-    def forward(self, ws, noise_mode="const", update_emas=False):
+    def forward(self, ws, noise_mode="const", update_emas=False, force_fp32=False):
+        """ws [N, 1, z_dim] -> images; noise_mode and force_fp32 are accepted for the common interface
+        (DCGAN has neither noise inputs nor float16 layers)."""
+        if noise_mode not in NOISE_MODES:
+            raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if ws.ndim != 3 or ws.shape[1:] != (1, self.z_dim):
+            raise NetworkInputError(f"ws must have shape [N, 1, {self.z_dim}], got {tuple(ws.shape)}")
         return self.main(ws[:, 0, :, None, None])
 
 
@@ -119,7 +130,10 @@ class DCGANDiscriminator(nn.Module):
         self.main = nn.Sequential(*layers)
         init_dcgan_weights(self)
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
+        shape = (self.img_channels, self.img_resolution, self.img_resolution)
+        if img.ndim != 4 or tuple(img.shape[1:]) != shape:
+            raise NetworkInputError(f"D expects images [N, {', '.join(map(str, shape))}], got {tuple(img.shape)}")
         return self.main(img).flatten(1)
 
 

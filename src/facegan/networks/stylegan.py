@@ -44,12 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan.errors import ConfigError
-from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
+from facegan.errors import ConfigError, NetworkInputError
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
 from facegan.networks.config import NetworkConfig, register_architecture
 from facegan.nn.adain import adain, instance_norm, pixel_norm, style_modulate
 from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from facegan.nn.mbstd import MinibatchStd
+from facegan.nn.precision import compute_dtype
 from facegan.nn.scale2d import Blur2d, conv2d_downscale2d, downscale2d, upscale2d, upscale2d_conv2d
 
 NONLINEARITIES = ("lrelu", "relu")
@@ -225,7 +226,7 @@ def _lod_value(lod: float | torch.Tensor | None, buffer: torch.Tensor) -> float 
         return buffer if torch.compiler.is_compiling() else float(buffer)
     if isinstance(lod, torch.Tensor):
         if lod.ndim != 0:
-            raise ConfigError(f"lod must be a number or a 0-d tensor, got shape {tuple(lod.shape)}")
+            raise NetworkInputError(f"lod must be a number or a 0-d tensor, got shape {tuple(lod.shape)}")
         return lod
     return float(lod)
 
@@ -276,13 +277,13 @@ class StyleGANMapping(nn.Module):
         the official networks); `update_emas=True` (training) moves w_avg towards this batch's mean w.
         """
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ConfigError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+            raise NetworkInputError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
         x = z
         if self.c_dim:
             if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
                 got = None if c is None else tuple(c.shape)
-                raise ConfigError(f"this network is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], "
-                                  f"got {got}")
+                raise NetworkInputError(f"this network is conditional: c must have shape "
+                                        f"[{z.shape[0]}, {self.c_dim}], got {got}")
             x = torch.cat([x, self.embed(c.to(self.embed.weight.dtype)).to(x.dtype)], dim=1)
         if self.normalize_latents:
             x = pixel_norm(x)
@@ -290,8 +291,7 @@ class StyleGANMapping(nn.Module):
             x = _act(getattr(self, f"fc{i}")(x), self.nonlinearity)
 
         if update_emas and self.w_avg_beta is not None:
-            with torch.no_grad():
-                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            update_w_avg(self.w_avg, x.detach().to(compute_dtype(x.dtype)).mean(dim=0), self.w_avg_beta)
 
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         psi = 1.0 if truncation_psi is None else truncation_psi
@@ -423,14 +423,16 @@ class StyleGANSynthesis(nn.Module):
         return getattr(self, f"b{self.resolutions[level]}")
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False,
-                lod: float | torch.Tensor | None = None, max_resolution: int | None = None) -> torch.Tensor:
+                lod: float | torch.Tensor | None = None, max_resolution: int | None = None,
+                force_fp32: bool = False) -> torch.Tensor:
         """Images at full size, or at `max_resolution` (then nothing above it runs).
 
         `lod` (default: the `lod` buffer) is the level of detail of progressive growing; with
-        `max_resolution` M the effective lod is at least log2(R / M).
+        `max_resolution` M the effective lod is at least log2(R / M). `force_fp32` is accepted for
+        the common interface (StyleGAN2's); this network has no float16 layers of its own.
         """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ConfigError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+            raise NetworkInputError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         levels = len(self.resolutions) - 1
@@ -461,8 +463,8 @@ class StyleGANSynthesis(nn.Module):
 
     def _level_of(self, resolution: int) -> int:
         if resolution not in self.resolutions:
-            raise ConfigError(f"max_resolution must be a power of two from 4 to {self.img_resolution}, "
-                              f"got {resolution!r}")
+            raise NetworkInputError(f"max_resolution must be a power of two from 4 to {self.img_resolution}, "
+                                    f"got {resolution!r}")
         return self.resolutions.index(resolution)
 
 
@@ -480,12 +482,12 @@ class StyleGANGenerator(GeneratorBase):
     @torch.no_grad()
     def run(self, latents: np.ndarray | torch.Tensor, labels=None, truncation_psi: float | None = None,
             truncation_cutoff: int | None = None, noise_mode: str = "const", batch_size: int = 8,
-            device: torch.device | str | None = None) -> np.ndarray:
+            device: torch.device | str | None = None, precision: str = "fp32") -> np.ndarray:
         """Fast mode; psi and cutoff default to the network's (0.7 on the first 8 layers officially)."""
         if truncation_psi is None:
             truncation_psi = 1.0 if self.config.truncation_psi is None else self.config.truncation_psi
         return super().run(latents, labels, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                           noise_mode=noise_mode, batch_size=batch_size, device=device)
+                           noise_mode=noise_mode, batch_size=batch_size, device=device, precision=precision)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,16 +563,17 @@ class StyleGANDiscriminator(nn.Module):
         return getattr(self, f"b{self.resolutions[level]}")
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None,
-                lod: float | torch.Tensor | None = None) -> torch.Tensor:
+                lod: float | torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
         """Scores of images at the full resolution or any lower one (then the effective lod is at
-        least log2(R / r)); `lod` defaults to the `lod` buffer."""
+        least log2(R / r)); `lod` defaults to the `lod` buffer. `force_fp32` is accepted for the
+        common interface; this network has no float16 layers of its own."""
         if img.ndim != 4 or img.shape[1] != self.img_channels or img.shape[2] != img.shape[3] \
                 or img.shape[2] not in self.resolutions:
-            raise ConfigError(f"images must have shape [N, {self.img_channels}, r, r] with r a power of two "
-                              f"from 4 to {self.img_resolution}, got {tuple(img.shape)}")
+            raise NetworkInputError(f"images must have shape [N, {self.img_channels}, r, r] with r a power of two "
+                                    f"from 4 to {self.img_resolution}, got {tuple(img.shape)}")
         if self.c_dim and (c is None or c.shape != (img.shape[0], self.c_dim)):
-            raise ConfigError(f"this discriminator is conditional: c must have shape [{img.shape[0]}, "
-                              f"{self.c_dim}], got {None if c is None else tuple(c.shape)}")
+            raise NetworkInputError(f"this discriminator is conditional: c must have shape [{img.shape[0]}, "
+                                    f"{self.c_dim}], got {None if c is None else tuple(c.shape)}")
         levels = len(self.resolutions) - 1
         top = self.resolutions.index(img.shape[2])
         lod = _lod_value(lod, self.lod)

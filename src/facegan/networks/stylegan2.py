@@ -14,9 +14,11 @@ Discriminator
     with a 1x1 down-sampling skip, summed with gain sqrt(1/2); at 4x4 minibatch stddev, conv, fc,
     out. Conditional networks project the output onto a mapped label embedding (cmap).
 
-Channels: min(channel_base // resolution, channel_max). Mixed precision (CUDA only): the
+Channels: min(channel_base // resolution, channel_max). Mixed precision: on CUDA the
 `num_fp16_res` highest resolutions run in float16 with activations clamped to +-conv_clamp (the
-clamp applies in float32 too, as the official code does). On CPU every layer runs in float32.
+clamp applies in float32 too, as the official code does). On CPU every layer runs in float32,
+unless `facegan.nn.precision.cpu_fp16()` asks for the CUDA arithmetic (for tests and checks).
+A float64 network (`G.double()`) computes in float64 throughout, as a reference.
 
 State-dict names and stored values mirror stylegan2-ada-pytorch exactly (`mapping.fc0.weight`,
 `synthesis.b64.conv0.affine.bias`, `b4.mbstd`, ...; weights stored as randn / lr_multiplier,
@@ -31,9 +33,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from facegan.errors import ConfigError
-from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate
+from facegan.errors import ConfigError, NetworkInputError
+from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
 from facegan.networks.config import NetworkConfig, register_architecture
+from facegan.nn.adain import pixel_norm
+from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from facegan.nn.mbstd import MinibatchStd
 from facegan.nn.modulated import (
     LRELU_GAIN,
@@ -42,8 +46,8 @@ from facegan.nn.modulated import (
     conv2d_down2,
     conv2d_up2,
     modulated_conv2d,
-    normalize_2nd_moment,
 )
+from facegan.nn.precision import compute_dtype, fp16_enabled
 from facegan.nn.resample import downsample2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -118,19 +122,18 @@ class StyleGAN2Config(NetworkConfig):
 # ----------------------------------------------------------------------------------------------
 # Layers.
 
-class FullyConnectedLayer(nn.Module):
-    """Equalised-lr dense layer with fused bias and activation (stored as randn / lr_multiplier)."""
+class FullyConnectedLayer(EqualizedLinear):
+    """nn.equalized's dense layer (stored as randn / lr_multiplier) with the bias and activation
+    fused after it, as the official layer: lrelu's gain sqrt(2) follows the activation."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
                  lr_multiplier: float = 1.0, bias_init: float = 0.0):
-        super().__init__()
+        super().__init__(in_features, out_features, bias=bias, bias_init=bias_init, lr_multiplier=lr_multiplier)
         self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Cast, then scale: the official order (it rounds differently from scaled_weight() when x is
+        # bfloat16 or float16, e.g. under autocast after the first mapping layer).
         w = self.weight.to(x.dtype) * self.weight_gain
         b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
         if self.activation == "linear" and b is not None:
@@ -139,24 +142,22 @@ class FullyConnectedLayer(nn.Module):
         return bias_act(x, b, self.activation, LRELU_GAIN if self.activation == "lrelu" else 1.0)
 
 
-class Conv2dLayer(nn.Module):
-    """Equalised-lr convolution with optional 2x up/down-sampling, bias, activation and clamp."""
+class Conv2dLayer(EqualizedConv2d):
+    """nn.equalized's convolution with optional 2x up/down-sampling (FIR), and the bias, activation,
+    gain and clamp fused after it, as the official layer."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
                  activation: str = "linear", up: int = 1, down: int = 1, resample_filter=(1, 3, 3, 1),
                  conv_clamp: float | None = None):
-        super().__init__()
+        super().__init__(in_channels, out_channels, kernel_size, bias=bias)
         self.activation = activation
         self.up, self.down = up, down
         self.conv_clamp = conv_clamp
         self.register_buffer("resample_filter", setup_filter(resample_filter))
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
         self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
-        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
-        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        w = (self.weight * self.weight_gain).to(x.dtype)
+        w = self.scaled_weight(x.dtype)
         if self.up == 2:
             x = conv2d_up2(x, w, self.resample_filter)
         elif self.down == 2:
@@ -164,7 +165,7 @@ class Conv2dLayer(nn.Module):
         else:
             x = torch.nn.functional.conv2d(x, w, padding=w.shape[-1] // 2)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+        return bias_act(x, self.scaled_bias(), self.activation, self.act_gain * gain, clamp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,17 +204,18 @@ class MappingNetwork(nn.Module):
         x = None
         if self.z_dim:
             if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
-                raise ConfigError(f"z must have shape [N, {self.z_dim}], got {None if z is None else tuple(z.shape)}")
-            x = normalize_2nd_moment(z.to(torch.float32))
+                raise NetworkInputError(f"z must have shape [N, {self.z_dim}], "
+                                        f"got {None if z is None else tuple(z.shape)}")
+            x = pixel_norm(z.to(compute_dtype(z.dtype)))  # the official normalize_2nd_moment
         if self.c_dim:
             if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ConfigError(f"this network is conditional: c must have shape [N, {self.c_dim}]")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+                raise NetworkInputError(f"this network is conditional: c must have shape [N, {self.c_dim}]")
+            y = pixel_norm(self.embed(c.to(compute_dtype(c.dtype))))
             x = y if x is None else torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if update_emas and self.w_avg_beta is not None:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            update_w_avg(self.w_avg, x.detach().to(compute_dtype(x.dtype)).mean(dim=0), self.w_avg_beta)
         if self.num_ws is None:
             return x
         # A copy per layer (as the official `repeat`), not a broadcast view: callers mix styles in place.
@@ -313,15 +315,15 @@ class SynthesisBlock(nn.Module):
     def forward(self, x, img, ws: torch.Tensor, noise_mode: str = "random", fused: bool | None = None,
                 force_fp32: bool = False):
         w_iter = iter(ws.unbind(dim=1))
-        use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
-        dtype = torch.float16 if use_fp16 else torch.float32
+        use_fp16 = self.use_fp16 and not force_fp32 and fp16_enabled(ws.device)
+        dtype = torch.float16 if use_fp16 else ws.dtype  # ws: float32 (float64 in a float64 network)
         # channels_last: optional in float16 on CUDA (as official); always on CPU, where its
         # convolutions run up to twice as fast (docs/benchmarks.md).
         cpu = ws.device.type == "cpu"
         memory_format = torch.channels_last if (self.channels_last and use_fp16) or cpu else torch.contiguous_format
-        if fused is None:  # the official choice: fused when not training, in fp32 or at batch 1
-            fused = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1) \
-                and ws.device.type == "cuda"
+        if fused is None:  # the official choice (fused when not training, in fp32 or at batch 1), on CUDA
+            fused = (not self.training) and (dtype != torch.float16 or ws.shape[0] == 1) \
+                and fp16_enabled(ws.device)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
             x = x.contiguous(memory_format=memory_format)
@@ -342,7 +344,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.is_last or self.architecture == "skip":
-            y = self.torgb(x, next(w_iter), fused).to(dtype=torch.float32, memory_format=torch.contiguous_format)
+            y = self.torgb(x, next(w_iter), fused).to(dtype=ws.dtype, memory_format=torch.contiguous_format)
             img = y if img is None else img + y
         return x, img
 
@@ -368,8 +370,8 @@ class SynthesisNetwork(nn.Module):
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ConfigError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
-        ws = ws.to(torch.float32)
+            raise NetworkInputError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+        ws = ws.to(compute_dtype(ws.dtype))
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -417,8 +419,8 @@ class DiscriminatorBlock(nn.Module):
 
     def forward(self, x, img, force_fp32: bool = False):
         device = (x if x is not None else img).device
-        use_fp16 = self.use_fp16 and not force_fp32 and device.type == "cuda"
-        dtype = torch.float16 if use_fp16 else torch.float32
+        use_fp16 = self.use_fp16 and not force_fp32 and fp16_enabled(device)
+        dtype = torch.float16 if use_fp16 else compute_dtype((x if x is not None else img).dtype)
         memory_format = torch.channels_last if self.channels_last and use_fp16 else torch.contiguous_format
         if x is not None:
             x = x.to(dtype=dtype, memory_format=memory_format)
@@ -454,9 +456,10 @@ class DiscriminatorEpilogue(nn.Module):
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
     def forward(self, x, img, cmap):
-        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        dtype = compute_dtype(x.dtype)
+        x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
         if self.architecture == "skip":
-            x = x + self.fromrgb(img.to(torch.float32))
+            x = x + self.fromrgb(img.to(dtype))
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
@@ -491,8 +494,8 @@ class StyleGAN2Discriminator(nn.Module):
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
         if img.ndim != 4 or tuple(img.shape[1:]) != (self.img_channels, self.img_resolution, self.img_resolution):
-            raise ConfigError(f"D expects images [N, {self.img_channels}, {self.img_resolution}, "
-                              f"{self.img_resolution}], got {tuple(img.shape)}")
+            raise NetworkInputError(f"D expects images [N, {self.img_channels}, {self.img_resolution}, "
+                                    f"{self.img_resolution}], got {tuple(img.shape)}")
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)

@@ -16,7 +16,26 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class EqualizedLinear(nn.Module):
+class _Equalized(nn.Module):
+    """The run-time scaling shared by the layers below (weight * weight_gain, bias * bias_gain)."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    weight_gain: float
+    bias_gain: float
+
+    def scaled_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        return w if dtype is None else w.to(dtype)
+
+    def scaled_bias(self, dtype: torch.dtype | None = None) -> torch.Tensor | None:
+        if self.bias is None:
+            return None
+        b = self.bias * self.bias_gain
+        return b if dtype is None else b.to(dtype)
+
+
+class EqualizedLinear(_Equalized):
     """A fully connected layer y = x W^T * weight_gain + b * lr_multiplier."""
 
     def __init__(
@@ -38,19 +57,17 @@ class EqualizedLinear(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = (self.weight * self.weight_gain).to(x.dtype)
-        b = None if self.bias is None else (self.bias * self.bias_gain).to(x.dtype)
-        return F.linear(x, w, b)
+        return F.linear(x, self.scaled_weight(x.dtype), self.scaled_bias(x.dtype))
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, lr_multiplier={self.lr_multiplier:g}"
 
 
-class EqualizedConv2d(nn.Module):
+class EqualizedConv2d(_Equalized):
     """A 2-D convolution (stride 1, 'same' padding) with equalised learning rate.
 
-    Networks that resample inside the convolution (fused up/down-sampling) read `weight`,
-    `weight_gain` and `bias` directly and do their own arithmetic.
+    Networks that resample inside the convolution (fused up/down-sampling) or fuse the bias with
+    the activation take `scaled_weight()` and `scaled_bias()` and do their own arithmetic.
     """
 
     def __init__(
@@ -72,16 +89,6 @@ class EqualizedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.full([out_channels], float(bias_init))) if bias else None
         self.weight_gain = gain * lr_multiplier / math.sqrt(in_channels * kernel_size * kernel_size)
         self.bias_gain = lr_multiplier
-
-    def scaled_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        w = self.weight * self.weight_gain
-        return w if dtype is None else w.to(dtype)
-
-    def scaled_bias(self, dtype: torch.dtype | None = None) -> torch.Tensor | None:
-        if self.bias is None:
-            return None
-        b = self.bias * self.bias_gain
-        return b if dtype is None else b.to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.scaled_weight(x.dtype), self.scaled_bias(x.dtype), padding=self.kernel_size // 2)

@@ -23,15 +23,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from facegan.nn.precision import compute_dtype
 from facegan.nn.resample import upfirdn2d
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2)
-
-
-def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
-    """x / sqrt(mean(x^2) + eps) along `dim` (the mapping network's input normalisation)."""
-    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None, activation: str = "linear", gain: float = 1.0,
@@ -101,6 +97,13 @@ def conv2d_down2(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor) -> torc
     return F.conv2d(x, weight, stride=2)
 
 
+def fp16_prenormalize(weight: torch.Tensor) -> torch.Tensor:
+    """The official scaling of a weight [O, I, k, k] before a demodulated float16 convolution: every
+    output channel to max |w| = 1 / sqrt(I k k), so that products stay in float16's range."""
+    fan_in = weight[0].numel()
+    return weight * (1 / math.sqrt(fan_in) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+
+
 def modulated_conv2d(
     x: torch.Tensor,                  # Input [N, I, H, W].
     weight: torch.Tensor,             # Weight [O, I, k, k] (already scaled as needed).
@@ -111,21 +114,25 @@ def modulated_conv2d(
     fused: bool = False,              # One grouped convolution instead of scaled activations.
     noise: torch.Tensor | None = None,  # Added after demodulation (broadcast to [N, O, H, W]).
     inplace_input: bool = False,      # x may be overwritten (inference only: the caller no longer needs it).
-    weight_sq: torch.Tensor | None = None,  # Precomputed sum_k weight^2 [O, I] (see WeightCache).
+    weight_sq: torch.Tensor | None = None,  # Precomputed sum_k weight^2 [O, I] of `weight` (see WeightCache).
     weight_t: torch.Tensor | None = None,   # Precomputed contiguous weight.transpose(0, 1), for up=2.
+    weight_prenormalized: bool = False,     # `weight` already had fp16_prenormalize applied (WeightCache).
 ) -> torch.Tensor:
     N, I, H, W = x.shape
     O, _, kh, kw = weight.shape
     assert styles.shape == (N, I), f"styles must be [{N}, {I}], got {tuple(styles.shape)}"
     if x.dtype == torch.float16 and demodulate:
         # Pre-normalise to keep fp16 from overflowing (the result is unchanged by demodulation).
-        weight = weight * (1 / math.sqrt(I * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        if not weight_prenormalized:
+            weight = fp16_prenormalize(weight)
+            weight_sq = weight_t = None  # they describe the weight before the scaling
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     dcoefs = None
     if demodulate:
         # sum_i,k (s_i w_oik)^2 = sum_i s_i^2 (sum_k w_oik^2): no need to build per-sample weights.
-        wsq = weight.float().square().sum(dim=[2, 3]) if weight_sq is None else weight_sq  # [O, I]
-        dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()           # [N, O]
+        wsq = weight_sq if weight_sq is not None else \
+            weight.to(compute_dtype(weight.dtype)).square().sum(dim=[2, 3])  # [O, I]
+        dcoefs = (styles.to(wsq.dtype).square() @ wsq.t() + 1e-8).rsqrt()   # [N, O]
 
     if kh == kw == 1 and up == 1 and not demodulate:
         # A 1x1 modulated conv (ToRGB) is a per-sample matrix product: no scaled copy of x needed.
@@ -166,19 +173,26 @@ def modulated_conv2d(
 
 class WeightCache:
     """Per-layer cache of what inference derives from a weight alone: its copy in the compute dtype
-    (transposed for up-sampling layers), and the demodulation's sum of squares. Used only without
-    autograd; an in-place update of the weight (an optimiser step, load_state_dict) bumps its
-    version and invalidates the entry."""
+    (transposed for up-sampling layers), and the demodulation's sum of squares of that very copy.
+    In float16 the copy is the pre-normalised weight (fp16_prenormalize, computed in full precision
+    and then rounded once, as the official code), and `weight_prenormalized` says so. The result is
+    keyword arguments of modulated_conv2d for a demodulated layer. Used only without autograd; an
+    in-place update of the weight (an optimiser step, load_state_dict) bumps its version and
+    invalidates the entry."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._value: dict[str, torch.Tensor] = {}
+        self._value: dict = {}
 
-    def get(self, weight: torch.Tensor, dtype: torch.dtype, transpose: bool = False) -> dict[str, torch.Tensor]:
+    def get(self, weight: torch.Tensor, dtype: torch.dtype, transpose: bool = False) -> dict:
         key = (weight.data_ptr(), weight._version, dtype, weight.device, transpose)
         if self._key != key:
-            w = weight.detach()
-            self._value = {"weight": w.to(dtype), "weight_sq": w.float().square().sum(dim=[2, 3])}
+            w = weight.detach().to(compute_dtype(weight.dtype))
+            prenormalize = dtype == torch.float16
+            if prenormalize:
+                w = fp16_prenormalize(w)
+            self._value = {"weight": w.to(dtype), "weight_sq": w.square().sum(dim=[2, 3]),
+                           "weight_prenormalized": prenormalize}
             if transpose:
                 self._value["weight_t"] = w.to(dtype).transpose(0, 1).contiguous()
             self._key = key
