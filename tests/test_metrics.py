@@ -319,7 +319,9 @@ def test_ppl_runs_the_synthesis_in_float32_even_where_float16_layers_run():
     G = noisy_generator(num_fp16_res=2, conv_clamp=256)
     expected = path_lengths(G, PixelDistance(), 8, batch=8)
     with cpu_fp16():  # float16 blocks on, as on CUDA: PPL must still measure in float32
-        np.testing.assert_array_equal(path_lengths(G, PixelDistance(), 8, batch=8), expected)
+        # cpu_fp16 also takes CUDA's fused-modulation choice, a float32 reordering that moves these
+        # 1/eps^2-scaled lengths by ~0.1%; measured in float16 they are ~70x off.
+        np.testing.assert_allclose(path_lengths(G, PixelDistance(), 8, batch=8), expected, rtol=1e-2)
 
 
 def test_z_space_ppl_interpolates_on_the_unit_sphere_as_the_official_code():
