@@ -10,6 +10,7 @@ loss normalisation is the global batch's whatever the process count.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -80,3 +81,29 @@ def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask training to write a checkpoint and stop after the current step; every
+    process stops when any one was asked."""
+
+    def __init__(self):
+        self.flag = False
+        self.previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def is_set(self, d: Dist) -> bool:
+        t = torch.tensor([float(self.flag)])
+        all_reduce_sum(t, d)
+        return float(t) > 0
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,71 @@
+"""The training contract, over every architecture the registry can train: one step moves the
+weights and stays finite, and a run stopped and resumed ends exactly where a straight run ends.
+
+A new architecture (one module + one registry entry with its TrainingTraits and a `tiny` preset)
+is covered here without writing a test."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facegan.networks import load_networks, trainable_architectures, training_traits
+from facegan.training import distributed as dist
+from facegan.training import resolve_options, resume_options, train
+from facegan.training.loop import TrainingRun
+from training_helpers import lfw_archive
+
+ARCHS = trainable_architectures()
+SMALL = {"stylegan2": dict(channel_base=256, channel_max=32, z_dim=32, w_dim=32)}
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return str(lfw_archive(tmp_path_factory.mktemp("data") / "faces16.zip", 16, 32))
+
+
+def tiny(data, outdir, arch, **kw):
+    base = dict(cfg="tiny", outdir=str(outdir), workers=0, batch=8, batch_gpu=4, kimg=0.016, tick_kimg=0.008,
+                snap=1, network_overrides=SMALL.get(arch))
+    return resolve_options(data, arch=arch, **{**base, **kw})
+
+
+def test_every_built_in_architecture_is_trainable():
+    assert {"stylegan", "stylegan2", "dcgan"} <= set(ARCHS)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_registry_entry_names_a_tiny_preset_and_a_default_loss(arch):
+    traits = training_traits(arch)
+    assert "tiny" in traits.presets and traits.default_preset in traits.presets
+    assert traits.losses and set(traits.phase_order) == {"G", "D"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_training_step_moves_G_and_D_and_stays_finite(faces, tmp_path, arch):
+    run = TrainingRun(tiny(faces, tmp_path, arch), dist.Dist(), progress=False)
+    run.setup()
+    before = {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in (("G", run.G), ("D", run.D))}
+    stats = run.step()
+    assert run.state.step == 1 and run.state.nimg == 8
+    assert stats.mean("Loss/G/loss") is not None and stats.mean("Loss/scores/real") is not None
+    for name, net in (("G", run.G), ("D", run.D)):
+        after = net.state_dict()
+        assert all(torch.isfinite(v).all() for v in after.values())
+        assert any(not torch.equal(before[name][k], after[k]) for k in after), f"{name} did not move"
+    assert not any(p.requires_grad for p in run.G.parameters())  # the step leaves no net trainable
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_stopped_and_resumed_run_ends_exactly_like_a_straight_one(faces, tmp_path, arch):
+    straight = train(tiny(faces, tmp_path / "a", arch, kimg=0.032), progress=False)
+    first = train(tiny(faces, tmp_path / "b", arch), progress=False)
+    resumed = train(resume_options(str(first.run_dir), kimg=0.032), progress=False)
+    assert resumed.run_dir == first.run_dir and resumed.nimg == 32
+    a, _, _ = load_networks(straight.run_dir / "network-final.safetensors")
+    b, _, _ = load_networks(resumed.run_dir / "network-final.safetensors")
+    for name in ("G", "D", "G_ema"):
+        sa, sb = a[name].state_dict(), b[name].state_dict()
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{name}.{k}"
