@@ -64,9 +64,9 @@ def test_continuing_accepts_the_runs_own_dataset_and_refuses_another(faces, tmp_
     assert main(["train", "--resume", str(run), "--data", faces, "--kimg", "0.016", "--quiet"]) == 0
     other = str(blob_archive(tmp_path.parent / "blobs.zip", 16, 16))
     capsys.readouterr()
-    assert main(["train", "--resume", str(run), "--data", other, "--kimg", "0.024"]) == 1
+    assert main(["train", "--resume", str(run), "--data", other, "--kimg", "0.024"]) != 0
     assert "is not the dataset of the run" in capsys.readouterr().err
-    assert main(["train", "--resume", str(run), "--outdir", str(tmp_path / "elsewhere"), "--kimg", "0.024"]) == 1
+    assert main(["train", "--resume", str(run), "--outdir", str(tmp_path / "elsewhere"), "--kimg", "0.024"]) != 0
     assert "--outdir" in capsys.readouterr().err
 
 
@@ -76,13 +76,13 @@ def test_a_failed_start_leaves_no_run_folder(faces, tmp_path, capsys):
     runs = tmp_path / "runs"
     code = main(["train", "--data", faces, "--outdir", str(runs), "--arch", "stylegan2", "--cfg", "tiny",
                  "--resume", str(base / "network-final.safetensors"), "--workers", "0", "--quiet"])
-    assert code == 1 and capsys.readouterr().err.startswith("error: ")
+    assert code != 0 and capsys.readouterr().err.startswith("error: ")
     assert not runs.exists() or not list(runs.iterdir())
 
 
 def test_a_flag_that_does_not_apply_is_refused_before_any_work(faces, tmp_path, capsys):
     code = main(["train", "--data", faces, "--outdir", str(tmp_path / "runs"), "--cfg", "tiny", "--target", "0.7"])
-    assert code == 1
+    assert code != 0
     assert "--target does not apply" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
