@@ -245,13 +245,13 @@ class TrainingRun:
         self._open_run_dir()
 
     def _build_networks(self) -> None:
-        opts, cfg, ds = self.opts, self.net_config, self.dataset
-        if cfg.resolution != ds.stored_resolution or cfg.img_channels != ds.num_channels:
-            raise ConfigError(f"the network is {cfg.resolution}x{cfg.resolution}x{cfg.img_channels}, the dataset "
+        opts, net, ds = self.opts, self.net_config, self.dataset
+        if net.resolution != ds.stored_resolution or net.img_channels != ds.num_channels:
+            raise ConfigError(f"the network is {net.resolution}x{net.resolution}x{net.img_channels}, the dataset "
                               f"{ds.stored_resolution}x{ds.stored_resolution}x{ds.num_channels}")
         torch.manual_seed(opts.seed)
-        self.G = build_generator(cfg).train().to(self.device)
-        self.D = build_discriminator(cfg).train().to(self.device)
+        self.G = build_generator(net).train().to(self.device)
+        self.D = build_discriminator(net).train().to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.plan is not None and not self.plan.continues:
             load_initial_networks(self.plan.source, self.G, self.D, self.G_ema)
@@ -264,7 +264,7 @@ class TrainingRun:
         warn_if_bf16_is_emulated(opts.precision, self.device)
         self.loss = GANLoss(self.G, self.D, opts.loss, self.augment_pipe, opts.r1_gamma, opts.style_mixing_prob,
                             opts.pl_weight, opts.pl_batch_shrink, opts.wgan_lambda, opts.wgan_epsilon,
-                            opts.wgan_target, autocast, resolution=cfg.resolution)
+                            opts.wgan_target, autocast, resolution=net.resolution)
         frozen = frozen_layers(self.D, opts.freezed) if opts.freezed else set()
         self.phases = make_phases(opts, self.loss, {"G": self.G, "D": self.D}, self.optimizers, frozen)
 
@@ -294,21 +294,21 @@ class TrainingRun:
         self.last_ckpt = paths.networks
 
     def _open_run_dir(self) -> None:
-        opts, d = self.opts, self.dist
+        opts, ctx = self.opts, self.dist
         continuing = self.plan is not None and self.plan.continues
         if continuing:
             run_dir = self.plan.run_dir
-        elif d.is_main:
+        elif ctx.is_main:
             name = Path(opts.data).stem if Path(opts.data).suffix else Path(opts.data).name
             run_dir = next_run_dir(opts.outdir, run_description(name, opts.arch, opts.cfg, opts.description))
         else:
             run_dir = Path(opts.outdir)
-        if d.world > 1 and not continuing:
+        if ctx.world > 1 and not continuing:
             holder = [str(run_dir)]
             torch.distributed.broadcast_object_list(holder, src=0)
             run_dir = Path(holder[0])
         self.run_dir = run_dir
-        if not d.is_main:
+        if not ctx.is_main:
             return
         try:
             (run_dir / "options.json").write_text(opts.to_json())

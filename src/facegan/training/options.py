@@ -23,7 +23,6 @@ from facegan.errors import ConfigError
 from facegan.networks.config import NetworkConfig, TrainingTraits, config_from_dict, trainable_architectures
 from facegan.networks.config import training_traits as traits_of
 
-LOSSES = ("logistic", "wgan-gp", "bce")
 AUGMENTS = ("noaug", "ada", "fixed")
 PRECISIONS = ("fp32", "mixed", "bf16")
 REMOVED_OPTIONS = ("channels_last",)   # Read from old options.json files and ignored.
@@ -106,8 +105,8 @@ class TrainingOptions:
     # What and where.
     data: str                                # Dataset archive (zip or folder).
     outdir: str = "runs"                     # Parent folder of run directories.
-    arch: str = "stylegan2"                  # stylegan, stylegan2 or dcgan.
-    cfg: str = "auto"                        # Preset name (presets.py).
+    arch: str = "stylegan2"                  # A trainable architecture of the registry.
+    cfg: str = "auto"                        # Preset name (the architecture's presets; not a network config).
     network: dict[str, Any] = field(default_factory=dict)  # The network config (NetworkConfig.to_dict()).
     # Data.
     resolution: int = 0                      # Training resolution (the archive's).
@@ -129,7 +128,7 @@ class TrainingOptions:
     betas: tuple[float, float] = (0.0, 0.99)
     eps: float = 1e-8
     # Loss and regularisation.
-    loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce.
+    loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce (the architecture's losses).
     r1_gamma: float = 10.0                   # R1 weight (logistic).
     d_reg_interval: int | None = 16          # Lazy R1 every N minibatches, None = every step (v1).
     pl_weight: float = 2.0                   # Path-length regularisation weight (StyleGAN2), 0 = off.
