@@ -90,3 +90,11 @@ def test_a_flag_that_does_not_apply_is_refused_before_any_work(faces, tmp_path, 
 def test_without_data_and_without_a_run_to_continue_train_asks_for_data(tmp_path, capsys):
     assert main(["train", "--outdir", str(tmp_path)]) == 2
     assert "--data is required" in capsys.readouterr().err
+
+
+def test_freezed_reaches_the_run_options(faces, tmp_path, capsys):
+    import json
+
+    assert main(["train", "--data", faces, "--outdir", str(tmp_path), "--cfg", "tiny", "--freezed", "4", "-n"]) == 0
+    assert json.loads(capsys.readouterr().out)["freezed"] == 4
+    assert not list(tmp_path.iterdir())
