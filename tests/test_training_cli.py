@@ -98,3 +98,16 @@ def test_freezed_reaches_the_run_options(faces, tmp_path, capsys):
     assert main(["train", "--data", faces, "--outdir", str(tmp_path), "--cfg", "tiny", "--freezed", "4", "-n"]) == 0
     assert json.loads(capsys.readouterr().out)["freezed"] == 4
     assert not list(tmp_path.iterdir())
+
+
+def test_a_progressive_batch_that_does_not_split_into_rounds_fails_before_a_run_folder(faces, tmp_path):
+    from facegan.errors import ConfigError
+    from facegan.training import resolve_options, train
+    from facegan.training.options import ProgressiveOptions
+
+    prog = ProgressiveOptions(initial_resolution=8, minibatch_base=8, minibatch_dict={16: 12})
+    opts = resolve_options(faces, arch="stylegan", cfg="tiny", outdir=str(tmp_path), batch_gpu=8, workers=0,
+                           progressive=prog)
+    with pytest.raises(ConfigError, match="multiple of --batch-gpu"):
+        train(opts, progress=False)
+    assert not list(tmp_path.iterdir())

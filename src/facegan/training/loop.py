@@ -234,6 +234,8 @@ class TrainingRun:
         self.dataset = ImageDataset(opts.data, xflip=opts.mirror, use_labels=opts.cond, max_size=opts.max_images,
                                     random_seed=opts.seed, cache_bytes=1 << 30)
         self.stream = GlobalStream(len(self.dataset), opts.seed)
+        for batch in self._batches():
+            _split_batch(batch, opts.batch_gpu, self.dist.world)
         self._build_networks()
         if self.plan is not None and self.plan.continues:
             self.resume()
@@ -243,6 +245,15 @@ class TrainingRun:
         self.grid_c = grid_labels(self.dataset, len(self.grid_z), opts.seed, self.device) \
             if self.net_config.c_dim else None
         self._open_run_dir()
+
+    def _batches(self) -> set[int]:
+        """Every global batch the run will use (progressive growing: one per resolution)."""
+        prog = self.opts.progressive
+        if prog is None:
+            return {self.opts.batch}
+        first = int(math.log2(prog.initial_resolution))
+        last = int(math.log2(self.net_config.resolution))
+        return {prog.minibatch_dict.get(2 ** k, prog.minibatch_base) for k in range(min(first, last), last + 1)}
 
     def _build_networks(self) -> None:
         opts, net, ds = self.opts, self.net_config, self.dataset
