@@ -56,6 +56,11 @@ def test_v1_r1_at_a_lower_level_of_detail_is_taken_through_the_upsampling(lod):
     (grads,) = torch.autograd.grad(D(full).sum(), full)
     direct = grads.square().sum([1, 2, 3])
     assert stats.sums["Loss/r1_penalty"] == pytest.approx(float(direct.sum()), rel=1e-4)
+    # The gradient w.r.t. the low-resolution reals (the old way) is 4^floor(lod) times larger.
+    low = real.clone().requires_grad_(True)
+    (low_grads,) = torch.autograd.grad(D(low).sum(), low)
+    factor = 4 ** math.floor(lod)
+    assert float(low_grads.square().sum()) == pytest.approx(factor * float(direct.sum()), rel=1e-4)
 
 
 def test_v1_wgan_gp_at_a_lower_level_of_detail_is_taken_through_the_upsampling():
