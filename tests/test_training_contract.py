@@ -69,3 +69,19 @@ def test_a_stopped_and_resumed_run_ends_exactly_like_a_straight_one(faces, tmp_p
         assert sa.keys() == sb.keys()
         for k in sa:
             assert torch.equal(sa[k], sb[k]), f"{name}.{k}"
+
+
+def test_training_imports_nothing_downstream_of_it():
+    """The data flow: training may use data, nn, networks, interop, utils; never metrics (a callback
+    brings them in), generation, projection, web or the CLI."""
+    import ast
+    from pathlib import Path
+
+    import facegan.training
+
+    downstream = ("facegan.metrics", "facegan.generation", "facegan.projection", "facegan.web", "facegan.cli")
+    for path in Path(facegan.training.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.startswith(downstream)], f"{path.name} imports {names}"
