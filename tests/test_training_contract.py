@@ -85,3 +85,37 @@ def test_training_imports_nothing_downstream_of_it():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n.startswith(downstream)], f"{path.name} imports {names}"
+
+
+def test_a_fourth_architecture_trains_from_one_registry_entry(faces, tmp_path):
+    """The walk-through of docs/architecture.md: a new config, its networks, one registry entry with
+    its training traits; training needs no other change (here DCGAN's networks under a new name,
+    trained with the logistic loss and R1, D then G)."""
+    from dataclasses import dataclass
+
+    from facegan.networks import DCGANConfig, DCGANDiscriminator, DCGANGenerator, TrainingTraits
+    from facegan.networks.config import _REGISTRY, register_architecture
+    from facegan.training import OptionNotApplicableError
+
+    @dataclass(frozen=True)
+    class ToyConfig(DCGANConfig):
+        arch = "toygan"
+
+    def preset(facts, c_dim, gpus, precision):
+        net = ToyConfig(resolution=facts.resolution, img_channels=facts.channels, ngf=8, ndf=8)
+        return dict(network=net.to_dict(), batch=8, batch_gpu=4, lr_g=0.002, lr_d=0.002, kimg=0.016, r1_gamma=1.0,
+                    pl_weight=0.0, style_mixing_prob=0.0, d_reg_interval=None, g_reg_interval=None, ema_kimg=0.0)
+
+    register_architecture(ToyConfig, DCGANGenerator, DCGANDiscriminator, training=TrainingTraits(
+        losses=("logistic",), presets={"tiny": preset}, default_preset="tiny", phase_order=("D", "G"),
+        conditional=False, augmentable=False))
+    try:
+        opts = resolve_options(faces, arch="toygan", outdir=str(tmp_path), workers=0, tick_kimg=0.008)
+        result = train(opts, progress=False)
+        assert result.nimg == 16
+        nets, config, _ = load_networks(result.run_dir / "network-final.safetensors")
+        assert config.arch == "toygan" and set(nets) == {"G", "D", "G_ema"}
+        with pytest.raises(OptionNotApplicableError, match="pl_weight"):
+            resolve_options(faces, arch="toygan", pl_weight=1.0)
+    finally:
+        _REGISTRY.pop("toygan", None)

@@ -50,8 +50,9 @@ class NetworkConfig:
         return dataclasses.replace(self, **overrides)
 
 
-# A preset: (preset name, dataset facts, c_dim, GPUs, precision) -> training option values, where
-# `network` is the network config's dict and `progressive` (if any) a dict of ProgressiveOptions.
+# A preset: (dataset facts, c_dim, GPUs, precision) -> training option values, where `network` is
+# the network config's dict and `progressive` (if any) a dict of ProgressiveOptions. One function
+# can serve several presets with the name bound: functools.partial(fn, name).
 PresetFn = Callable[..., dict[str, Any]]
 
 
