@@ -71,47 +71,32 @@ class Ours:
     """facegan's training step, through the training loop's own functions."""
 
     def __init__(self, data: str, spec: dict, precision: str, device: torch.device):
-        from facegan.networks import build_discriminator, build_generator
+        from facegan.data import ImageDataset
         from facegan.training import distributed as dist
         from facegan.training import resolve_options
-        from facegan.training.loop import GANLoss, State, make_optimizer, make_phases
+        from facegan.training.loop import TrainingRun
 
         overrides = {k: v for k, v in spec["overrides"].items() if k not in ("num_fp16_res", "conv_clamp")}
         self.opts = resolve_options(data, arch="stylegan2", cfg=spec["cfg"], batch=spec["batch"],
                                     batch_gpu=spec["batch"], precision=precision, network_overrides=overrides)
-        torch.manual_seed(0)
-        cfg = self.opts.network_config
-        self.cfg = cfg
-        self.G = build_generator(cfg).train().to(device)
-        self.D = build_discriminator(cfg).train().to(device)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.phases = make_phases(self.opts)
-        self.opt = {"G": make_optimizer(self.G.parameters(), self.opts, self.opts.lr_g, self.opts.g_reg_interval),
-                    "D": make_optimizer(self.D.parameters(), self.opts, self.opts.lr_d, self.opts.d_reg_interval)}
-        autocast = torch.bfloat16 if precision == "bf16" else None
-        o = self.opts
-        self.loss = GANLoss(self.G, self.D, o.loss, None, o.r1_gamma, o.style_mixing_prob, o.pl_weight,
-                            o.pl_batch_shrink, o.wgan_lambda, o.wgan_epsilon, o.wgan_target, autocast)
-        self.d = dist.Dist(device=device)
-        self.State = State
-        self.device = device
+        self.run = TrainingRun(self.opts, dist.Dist(device=device), progress=False)
+        self.run.dataset = ImageDataset(data)
+        self.run._build_networks()   # networks (seeded), optimisers, loss, phases: no run folder
+        self.cfg = self.opts.network_config
+        self.G, self.D = self.run.G, self.run.D
 
     def steps(self, real: torch.Tensor, n: int) -> None:
-        from facegan.training.ema import ema_beta, update_ema
-        from facegan.training.loop import LossContext, PhaseStats, _run_phases, _update_pl_mean, _update_w_avg
+        from facegan.training.losses import LossContext, PhaseStats
 
-        state = self.State()
-        batch = real.shape[0]
+        run = self.run
+        run.batch = batch = real.shape[0]
         for _ in range(n):
             stats = PhaseStats()
-            ctx = LossContext(global_batch=batch, pl_mean=state.pl_mean)
-            _run_phases(self.opts, self.phases, {"G": self.G, "D": self.D}, self.opt, self.loss, ctx, real, None,
-                        None, state, self.d, batch, batch, stats, self.device)
-            _update_w_avg(self.G, stats, self.d)
-            state.pl_mean = _update_pl_mean(state.pl_mean, stats, self.opts.pl_decay, self.d)
-            update_ema(self.G_ema, self.G, ema_beta(batch, self.opts.ema_kimg, state.nimg, self.opts.ema_rampup))
-            state.nimg += batch
-            state.step += 1
+            ctx = LossContext(global_batch=batch, pl_mean=run.state.pl_mean)
+            for phase in run.phases:
+                if run.state.step % phase.interval == 0:
+                    run._run_phase(phase, real, None, ctx, batch, batch, stats)
+            run._update_averages(stats)
 
 
 class Peer:

@@ -22,7 +22,7 @@ from facegan.training.ema import ema_beta
 from facegan.training.loop import _fade_reals
 from facegan.training.losses import GANLoss, LossContext
 from facegan.training.options import ProgressiveOptions
-from facegan.training.presets import resume_options
+from facegan.training.resume import resume_options
 from facegan.training.schedule import lod_changed, progressive_schedule
 from facegan.utils.atomic import DiskFullError
 from training_helpers import blob_archive, lfw_archive, sliced_wasserstein
@@ -299,7 +299,10 @@ def test_training_moves_the_generated_distribution_towards_the_data(tmp_path):
 
 def test_metrics_are_computed_at_each_snapshot_into_the_run_directory(faces, tmp_path, monkeypatch):
     monkeypatch.setenv("FACEGAN_CACHE", str(tmp_path / "cache"))   # real-data statistics are cached here
-    result = train(small(faces, tmp_path / "runs", metrics=("swd1k",)), progress=False)
+    from facegan.cli.train import snapshot_metrics
+
+    opts = small(faces, tmp_path / "runs", metrics=("swd1k",))
+    result = train(opts, progress=False, on_snapshot=snapshot_metrics(opts))
     lines = [json.loads(line) for line in (result.run_dir / "metric-swd1k.jsonl").read_text().splitlines()]
     snapshots = sorted((result.run_dir / "checkpoints").glob("ckpt-*.safetensors"))
     assert len(lines) == len(snapshots) == 2                          # one line per snapshot (--snap 1, 2 ticks)

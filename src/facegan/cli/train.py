@@ -15,7 +15,8 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset archive (zip or folder).")
+@click.option("--data", default=None, type=click.Path(exists=True),
+              help="Dataset archive (zip or folder); a continued run (--resume RUN) knows its own.")
 @click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
 @click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2",
               help="The architecture.")
@@ -30,6 +31,8 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--seed", type=Int(0), default=None, help="Global random seed.")
 @click.option("--resume", type=RESUME, default=None,
               help="A run dir or checkpoint to continue, or a network to fine-tune.")
+@click.option("--freezed", type=Int(0, 1000), default=None,
+              help="Freeze-D: keep the first N discriminator layers fixed (fine-tuning).")
 @click.option("--mirror/--no-mirror", default=None, help="Add x-flips of the dataset.")
 @click.option("--cond/--no-cond", default=None, help="Condition on the dataset's labels.")
 @click.option("--aug", type=click.Choice(AUGMENTS), default=None, help="Augmentation (default: noaug).")
@@ -58,34 +61,60 @@ def train(data, arch, cfg, resume, dry_run, quiet, metrics, **overrides) -> None
 
     \b
     Examples:
-    facegan train --data faces.zip --arch stylegan2 --cfg auto --kimg 1000 --mirror
-    facegan train --data faces.zip --resume ffhq.pkl --aug ada --kimg 200
+    facegan train --data faces.zip --cfg paper256 --kimg 5000 --mirror
+    facegan train --resume runs/00003-faces-stylegan2-paper256          # continue exactly
+    facegan train --data faces.zip --resume ffhq.pkl --freezed 10 --aug ada --kimg 200   # fine-tune, Freeze-D
     torchrun --nproc_per_node 8 -m facegan train --data ffhq.zip --cfg stylegan2-config-f
     """
-    from facegan.training import resolve_options
     from facegan.training import train as run_training
-    from facegan.training.checkpoint import find_checkpoint
-    from facegan.training.presets import resume_options
 
     if metrics is not None:
         overrides["metrics"] = tuple(m for m in metrics.split(",") if m and m != "none")
-    gpus = int(__import__("os").environ.get("WORLD_SIZE", "1"))
-    continuing = False
-    if resume:
-        try:
-            find_checkpoint(resume)
-            continuing = True
-        except Exception:
-            continuing = False
-    if continuing:
-        opts = resume_options(resume, **overrides)
-    else:
-        opts = resolve_options(data, arch=arch, cfg=cfg, gpus=gpus, resume=resume, **overrides)
+    opts = _options(click.get_current_context(), data, arch, cfg, resume, overrides)
     if dry_run:
         click.echo(json.dumps(json.loads(opts.to_json()), indent=2))
         return
-    result = run_training(opts, progress=not quiet)
+    result = run_training(opts, progress=not quiet, on_snapshot=snapshot_metrics(opts))
     state = "stopped" if result.interrupted else "finished"
     click.echo(f"{state} at {result.nimg / 1000:.3f} kimg: {Path(result.run_dir)}")
     if result.interrupted:
-        click.echo(f"continue with: facegan train --data {data} --resume {result.run_dir}")
+        click.echo(f"continue with: facegan train --resume {result.run_dir}")
+
+
+def _options(ctx: click.Context, data, arch, cfg, resume, overrides: dict):
+    """The run's options: a continued run's own (resume_plan decides), or a preset's."""
+    from facegan.errors import ConfigError
+    from facegan.training import resolve_options, resume_options, resume_plan
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
+
+    plan = resume_plan(resume) if resume else None
+    if plan is not None and plan.continues:
+        run = json.loads((plan.run_dir / "options.json").read_text()) \
+            if (plan.run_dir / "options.json").is_file() else {}
+        for name, value in (("arch", arch), ("cfg", cfg), ("outdir", overrides.get("outdir"))):
+            ours = plan.run_dir.parent if name == "outdir" else run.get(name)
+            same = Path(value).resolve() == ours.resolve() if name == "outdir" else value == ours
+            if given(name) and not same:
+                raise ConfigError(f"--resume continues {plan.run_dir} with its own options; --{name} {value} "
+                                  f"differs from the run's ({ours})")
+        overrides.pop("outdir", None)
+        return resume_options(resume, data=data, **overrides)
+    if data is None:
+        raise click.UsageError("--data is required (only a continued run, --resume RUN, knows its own)")
+    gpus = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    return resolve_options(data, arch=arch, cfg=cfg, gpus=gpus, resume=resume, **overrides)
+
+
+def snapshot_metrics(opts):
+    """The metrics callback training runs at each snapshot (None when no metrics were asked for)."""
+    if not opts.metrics:
+        return None
+
+    def compute(G_ema, run_dir, network_path):
+        from facegan.metrics import compute_metrics
+
+        return compute_metrics(G_ema, opts.data, list(opts.metrics), run_dir=run_dir, snapshot=network_path)
+
+    return compute

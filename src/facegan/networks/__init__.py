@@ -7,12 +7,15 @@
 from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
 from facegan.networks.config import (
     NetworkConfig,
+    TrainingTraits,
     architectures,
     build_discriminator,
     build_generator,
     config_from_dict,
     get_architecture,
     register_architecture,
+    trainable_architectures,
+    training_traits,
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
@@ -25,6 +28,7 @@ from facegan.networks.stylegan import (
 )
 from facegan.networks.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
 from facegan.networks.stylegan2_presets import STYLEGAN2_SPECS, StyleGAN2Spec, stylegan2_preset, stylegan2_spec
+from facegan.networks.training_presets import DCGAN_TRAINING, STYLEGAN2_TRAINING, STYLEGAN_TRAINING  # registers
 
 __all__ = [
     "NOISE_MODES",
@@ -58,4 +62,10 @@ __all__ = [
     "stylegan_preset",
     "truncate",
     "update_w_avg",
+    "TrainingTraits",
+    "trainable_architectures",
+    "training_traits",
+    "DCGAN_TRAINING",
+    "STYLEGAN2_TRAINING",
+    "STYLEGAN_TRAINING",
 ]

@@ -1,8 +1,11 @@
 """Typed network configurations and the registry of architectures.
 
 Every architecture has a frozen dataclass config (`arch` names it) and registers its generator
-and discriminator classes here. A config round-trips through JSON (`to_dict`/`config_from_dict`),
-which is how it travels inside our `.safetensors` files and `options.json`.
+and discriminator classes here, with its training traits (`TrainingTraits`): everything in which
+training it differs from the others (phases, progressive growing, losses, w_avg, presets, which
+options apply). The training loop reads these traits and names no architecture. A config
+round-trips through JSON (`to_dict`/`config_from_dict`), which is how it travels inside our
+`.safetensors` files and `options.json`.
 """
 
 from __future__ import annotations
@@ -47,20 +50,67 @@ class NetworkConfig:
         return dataclasses.replace(self, **overrides)
 
 
+# A preset: (dataset facts, c_dim, GPUs, precision) -> training option values, where `network` is
+# the network config's dict and `progressive` (if any) a dict of ProgressiveOptions. One function
+# can serve several presets with the name bound: functools.partial(fn, name).
+PresetFn = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TrainingTraits:
+    """How an architecture trains, where it differs from the others."""
+
+    losses: tuple[str, ...]                 # Losses it trains with; the first is the default.
+    presets: dict[str, PresetFn]            # Preset name -> option values (see PresetFn).
+    default_preset: str                     # The preset used when none is named.
+    phase_order: tuple[str, ...] = ("G", "D")  # The order of the G and D phases in a step.
+    lazy_regularisation: bool = False       # Regularisers every N steps in their own phases (Greg, Dreg).
+    shared_latents: bool = False            # G's phase reuses D's latents (the DCGAN tutorial).
+    progressive: bool = False               # Progressive growing (a level of detail `lod`).
+    tracks_w_avg: bool = False              # The mapping network's w_avg follows the mean w.
+    fakes_use_real_labels: bool = False     # D's fakes get the reals' labels (v1 TF), else random ones.
+    path_length: bool = False               # The path-length regulariser exists (logistic loss).
+    style_mixing: bool = False              # Style-mixing regularisation exists.
+    conditional: bool = True                # Can condition on labels (--cond).
+    augmentable: bool = True                # Can train with augmentation (--aug ada/fixed).
+
+
 @dataclass(frozen=True)
 class Architecture:
     name: str
     config_cls: type[NetworkConfig]
     generator: Callable[[Any], Any]
     discriminator: Callable[[Any], Any] | None
+    training: TrainingTraits | None = None
 
 
 _REGISTRY: dict[str, Architecture] = {}
 
 
-def register_architecture(config_cls: type[NetworkConfig], generator, discriminator=None) -> None:
-    """Make an architecture buildable from its config (called once by each network module)."""
-    _REGISTRY[config_cls.arch] = Architecture(config_cls.arch, config_cls, generator, discriminator)
+def register_architecture(config_cls: type[NetworkConfig], generator, discriminator=None,
+                          training: TrainingTraits | None = None) -> None:
+    """Make an architecture buildable from its config (called once by each network module), and
+    trainable when `training` is given."""
+    _REGISTRY[config_cls.arch] = Architecture(config_cls.arch, config_cls, generator, discriminator, training)
+
+
+def register_training(arch: str, training: TrainingTraits) -> None:
+    """Give an already registered architecture its training traits."""
+    _REGISTRY[arch] = dataclasses.replace(_REGISTRY[arch], training=training)
+
+
+def trainable_architectures() -> list[str]:
+    _ensure_registered()
+    return sorted(name for name, a in _REGISTRY.items() if a.training is not None and a.discriminator is not None)
+
+
+def training_traits(arch: str) -> TrainingTraits:
+    """The training traits of `arch`; an error naming the trainable ones if it has none."""
+    traits = get_architecture(arch).training
+    if traits is None:
+        raise ConfigError(f"architecture {arch!r} cannot be trained; trainable: "
+                          f"{', '.join(trainable_architectures())}")
+    return traits
 
 
 def _ensure_registered() -> None:

@@ -10,6 +10,7 @@ loss normalisation is the global batch's whatever the process count.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -49,15 +50,15 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def all_reduce_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
-    if d.world > 1:
+def all_reduce_sum(t: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    if ctx.world > 1:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 
-def all_reduce_grads(params: list[torch.nn.Parameter], d: Dist) -> None:
+def all_reduce_grads(params: list[torch.nn.Parameter], ctx: Dist) -> None:
     """Sum the gradients of `params` over all processes (one flattened all-reduce)."""
-    if d.world == 1:
+    if ctx.world == 1:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.flatten() for g in grads])
@@ -69,14 +70,40 @@ def all_reduce_grads(params: list[torch.nn.Parameter], d: Dist) -> None:
         offset += n
 
 
-def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
+def broadcast_module(module: torch.nn.Module, ctx: Dist) -> None:
     """Make every process start from rank 0's weights and buffers."""
-    if d.world == 1:
+    if ctx.world == 1:
         return
     for t in list(module.parameters()) + list(module.buffers()):
         dist.broadcast(t.data, src=0)
 
 
-def barrier(d: Dist) -> None:
-    if d.world > 1:
+def barrier(ctx: Dist) -> None:
+    if ctx.world > 1:
         dist.barrier()
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask training to write a checkpoint and stop after the current step; every
+    process stops when any one was asked."""
+
+    def __init__(self):
+        self.flag = False
+        self.previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def is_set(self, ctx: Dist) -> bool:
+        t = torch.tensor([float(self.flag)])
+        all_reduce_sum(t, ctx)
+        return float(t) > 0
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

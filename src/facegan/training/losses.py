@@ -17,6 +17,13 @@ global-batch mean, whatever the number of processes or the per-process batch.
 Style mixing (probability p): a second latent takes over from a crossover layer drawn uniformly in
 [1, active layers), where active layers are all of them for StyleGAN2 and those of the resolutions
 trained so far for progressive StyleGAN, as the official code.
+
+Penalties on D's input gradient (R1, WGAN-GP) are taken with respect to the image at the
+network's full resolution, as NVIDIA's TF graph does for progressive StyleGAN: there the reals at
+a lower level of detail are nearest-upsampled to full size before D. With f = 2^floor(lod) that
+upsampling makes the gradient 1/f² per full-resolution pixel, so the squared norm is ‖∇‖²/f² of
+the low-resolution gradient's and the norm ‖∇‖/f; facegan feeds D the low-resolution image and
+applies these factors (the same numbers without the upsampled tensor).
 """
 
 from __future__ import annotations
@@ -26,8 +33,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-
-PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
 
 @dataclass
@@ -59,21 +64,38 @@ class LossContext:
 
     global_batch: int
     synthesis_kwargs: dict = field(default_factory=dict)   # e.g. {'max_resolution': 16, 'lod': 1.3} (v1)
-    d_kwargs: dict = field(default_factory=dict)           # e.g. {'lod': 1.3} (v1)
     active_ws: int | None = None                           # Layers in use (progressive), None = all.
     pl_mean: float = 0.0                                   # Running mean of path lengths (from the loop).
+
+
+def adversarial_loss(kind: str, logits: torch.Tensor, towards_real: bool) -> torch.Tensor:
+    """The per-sample loss that pushes D's `logits` towards 'real' (or 'fake'): the one place
+    the loss kinds differ in their main terms."""
+    if kind == "logistic":
+        return F.softplus(-logits if towards_real else logits)
+    if kind == "wgan-gp":
+        return -logits if towards_real else logits
+    target = torch.ones_like(logits) if towards_real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
 class GANLoss:
     def __init__(self, G, D, kind: str = "logistic", augment_pipe=None, r1_gamma: float = 10.0,
                  style_mixing_prob: float = 0.9, pl_weight: float = 0.0, pl_batch_shrink: int = 2,
                  wgan_lambda: float = 10.0, wgan_epsilon: float = 0.001, wgan_target: float = 1.0,
-                 autocast_dtype: torch.dtype | None = None):
+                 autocast_dtype: torch.dtype | None = None, resolution: int | None = None):
         self.G, self.D, self.kind, self.augment_pipe = G, D, kind, augment_pipe
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_batch_shrink = pl_weight, pl_batch_shrink
         self.wgan_lambda, self.wgan_epsilon, self.wgan_target = wgan_lambda, wgan_epsilon, wgan_target
         self.autocast_dtype = autocast_dtype
+        self.resolution = resolution          # The networks' full resolution (None: the images').
+
+    def regularises(self, net: str) -> bool:
+        """Whether the loss has a regulariser for 'G' (path length) or 'D' (R1, gradient penalty)."""
+        if net == "G":
+            return self.pl_weight > 0 and self.kind == "logistic"
+        return (self.kind == "logistic" and self.r1_gamma > 0) or self.kind == "wgan-gp"
 
     # -- building blocks ------------------------------------------------------------------------
     def _autocast(self, device: torch.device):
@@ -100,94 +122,98 @@ class GANLoss:
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
         with self._autocast(img.device):
-            return self.D(img, c, **ctx.d_kwargs).float()
+            return self.D(img, c).float()
+
+    def _upsampling(self, img: torch.Tensor) -> int:
+        """f: how many times smaller `img` is than the networks' full resolution."""
+        return 1 if self.resolution is None else self.resolution // img.shape[-1]
 
     # -- one phase, one round ---------------------------------------------------------------------
     def accumulate(self, phase: str, real: torch.Tensor, real_c, gen_z: torch.Tensor, gen_c, gain: float,
                    ctx: LossContext, stats: PhaseStats) -> torch.Tensor:
         """Backpropagate this round's share of the phase's loss; returns the (detached) loss sum
         (non-finite when something diverged)."""
-        n = ctx.global_batch
         total = torch.zeros((), device=gen_z.device)
-        g_main = phase in ("Gmain", "Gboth")
-        g_reg = phase in ("Greg", "Gboth") and self.pl_weight > 0 and self.kind == "logistic"
         d_main = phase in ("Dmain", "Dboth")
         d_reg = phase in ("Dreg", "Dboth")
-
-        if g_main:
-            img, _, w_first = self.run_G(gen_z, gen_c, ctx)
-            logits = self.run_D(img, gen_c, ctx)
-            stats.add("Loss/scores/fake", logits)
-            stats.add("Loss/signs/fake", logits.sign())
-            if self.kind == "logistic":
-                loss = F.softplus(-logits)
-            elif self.kind == "wgan-gp":
-                loss = -logits
-            else:
-                loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
-            stats.add("Loss/G/loss", loss)
-            stats.add_w(w_first)  # for the w_avg update
-            (loss.sum() * (gain / n)).backward()
-            total = total + loss.detach().sum()
-
-        if g_reg:
-            m = max(1, gen_z.shape[0] // self.pl_batch_shrink)
-            img, ws, _ = self.run_G(gen_z[:m], None if gen_c is None else gen_c[:m], ctx)
-            pl_noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
-            (grads,) = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
-            lengths = grads.square().sum(2).mean(1).sqrt()
-            penalty = (lengths - ctx.pl_mean).square()
-            stats.add("Loss/pl_length", lengths)
-            stats.add("Loss/pl_penalty", penalty)
-            loss = penalty * self.pl_weight
-            stats.add("Loss/G/reg", loss)
-            # The penalty is a mean over the shrunk batch.
-            (loss.sum() * (gain * self.pl_batch_shrink / n) + img[:, 0, 0, 0].sum() * 0).backward()
-            total = total + loss.detach().sum()
-
-        if d_main:
-            with torch.no_grad():
-                img, _, _ = self.run_G(gen_z, gen_c, ctx)
-            logits = self.run_D(img, gen_c, ctx)
-            stats.add("Loss/scores/fake", logits)
-            stats.add("Loss/signs/fake", logits.sign())
-            if self.kind == "logistic":
-                loss_gen = F.softplus(logits)
-            elif self.kind == "wgan-gp":
-                loss_gen = logits
-            else:
-                loss_gen = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none")
-            (loss_gen.sum() * (gain / n)).backward()
-            total = total + loss_gen.detach().sum()
-            if self.kind == "wgan-gp" and d_reg:
-                total = total + self._wgan_penalty(real, img, real_c, gain, ctx, stats)
-            stats.add("Loss/D/loss_fake", loss_gen)
-
+        if phase in ("Gmain", "Gboth"):
+            total = total + self._g_main(gen_z, gen_c, gain, ctx, stats)
+        if phase in ("Greg", "Gboth") and self.regularises("G"):
+            total = total + self._path_length(gen_z, gen_c, gain, ctx, stats)
+        if d_main or (d_reg and self.kind == "wgan-gp"):
+            total = total + self._d_fakes(real, real_c, gen_z, gen_c, gain, ctx, stats, d_main, d_reg)
         r1 = d_reg and self.kind == "logistic" and self.r1_gamma > 0
         if d_main or r1:
-            real_tmp = real.detach().requires_grad_(r1)
-            logits = self.run_D(real_tmp, real_c, ctx)
-            stats.add("Loss/scores/real", logits)
-            stats.add("Loss/signs/real", logits.sign())
-            loss = torch.zeros_like(logits)
-            if d_main:
-                if self.kind == "logistic":
-                    loss = F.softplus(-logits)
-                elif self.kind == "wgan-gp":
-                    loss = -logits + self.wgan_epsilon * logits.square()
-                else:
-                    loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
-                stats.add("Loss/D/loss_real", loss)
-            if r1:
-                (grads,) = torch.autograd.grad(logits.sum(), real_tmp, create_graph=True)
-                penalty = grads.square().sum([1, 2, 3])
-                stats.add("Loss/r1_penalty", penalty)
-                reg = penalty * (self.r1_gamma / 2)
-                stats.add("Loss/D/reg", reg)
-                loss = loss + reg.reshape(loss.shape)
-            (loss.sum() * (gain / n)).backward()
-            total = total + loss.detach().sum()
+            total = total + self._d_reals(real, real_c, gain, ctx, stats, d_main, r1)
         return total
+
+    def _g_main(self, gen_z, gen_c, gain, ctx, stats) -> torch.Tensor:
+        img, _, w_first = self.run_G(gen_z, gen_c, ctx)
+        logits = self.run_D(img, gen_c, ctx)
+        stats.add("Loss/scores/fake", logits)
+        stats.add("Loss/signs/fake", logits.sign())
+        loss = adversarial_loss(self.kind, logits, towards_real=True)
+        stats.add("Loss/G/loss", loss)
+        stats.add_w(w_first)  # for the w_avg update
+        (loss.sum() * (gain / ctx.global_batch)).backward()
+        return loss.detach().sum()
+
+    def _path_length(self, gen_z, gen_c, gain, ctx, stats) -> torch.Tensor:
+        rounds_share = gen_z.shape[0]
+        m = max(1, rounds_share // self.pl_batch_shrink)
+        img, ws, _ = self.run_G(gen_z[:m], None if gen_c is None else gen_c[:m], ctx)
+        pl_noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+        (grads,) = torch.autograd.grad((img * pl_noise).sum(), ws, create_graph=True)
+        lengths = grads.square().sum(2).mean(1).sqrt()
+        penalty = (lengths - ctx.pl_mean).square()
+        stats.add("Loss/pl_length", lengths)
+        stats.add("Loss/pl_penalty", penalty)
+        loss = penalty * self.pl_weight
+        stats.add("Loss/G/reg", loss)
+        # A mean over the PL samples of the whole step: m of this round's share, in every round.
+        (loss.sum() * (gain * (rounds_share / m) / ctx.global_batch) + img[:, 0, 0, 0].sum() * 0).backward()
+        return loss.detach().sum()
+
+    def _d_fakes(self, real, real_c, gen_z, gen_c, gain, ctx, stats, d_main: bool, d_reg: bool) -> torch.Tensor:
+        total = torch.zeros((), device=gen_z.device)
+        with torch.no_grad():
+            img, _, _ = self.run_G(gen_z, gen_c, ctx)
+        if d_main:
+            logits = self.run_D(img, gen_c, ctx)
+            stats.add("Loss/scores/fake", logits)
+            stats.add("Loss/signs/fake", logits.sign())
+            loss_gen = adversarial_loss(self.kind, logits, towards_real=False)
+            (loss_gen.sum() * (gain / ctx.global_batch)).backward()
+            total = total + loss_gen.detach().sum()
+        if self.kind == "wgan-gp" and d_reg:
+            total = total + self._wgan_penalty(real, img, real_c, gain, ctx, stats)
+        if d_main:
+            stats.add("Loss/D/loss_fake", loss_gen)
+        return total
+
+    def _d_reals(self, real, real_c, gain, ctx, stats, d_main: bool, r1: bool) -> torch.Tensor:
+        real_tmp = real.detach().requires_grad_(r1)
+        logits = self.run_D(real_tmp, real_c, ctx)
+        stats.add("Loss/scores/real", logits)
+        stats.add("Loss/signs/real", logits.sign())
+        loss = torch.zeros_like(logits)
+        if d_main:
+            loss = adversarial_loss(self.kind, logits, towards_real=True)
+            if self.kind == "wgan-gp":
+                loss = loss + self.wgan_epsilon * logits.square()
+            stats.add("Loss/D/loss_real", loss)
+        if r1:
+            (grads,) = torch.autograd.grad(logits.sum(), real_tmp, create_graph=True)
+            penalty = grads.square().sum([1, 2, 3])
+            f = self._upsampling(real)
+            if f > 1:  # w.r.t. the full-resolution image (see the module's docstring)
+                penalty = penalty / (f * f)
+            stats.add("Loss/r1_penalty", penalty)
+            reg = penalty * (self.r1_gamma / 2)
+            stats.add("Loss/D/reg", reg)
+            loss = loss + reg.reshape(loss.shape)
+        (loss.sum() * (gain / ctx.global_batch)).backward()
+        return loss.detach().sum()
 
     def _wgan_penalty(self, real, fake, c, gain, ctx, stats) -> torch.Tensor:
         alpha = torch.rand([real.shape[0], 1, 1, 1], device=real.device)
@@ -195,6 +221,9 @@ class GANLoss:
         logits = self.run_D(mixed, c, ctx)
         (grads,) = torch.autograd.grad(logits.sum(), mixed, create_graph=True)
         norms = grads.flatten(1).norm(dim=1)
+        f = self._upsampling(real)
+        if f > 1:  # w.r.t. the full-resolution image (see the module's docstring)
+            norms = norms / f
         penalty = (norms - self.wgan_target).square() * (self.wgan_lambda / self.wgan_target ** 2)
         stats.add("Loss/wgan_gp", penalty)
         (penalty.sum() * (gain / ctx.global_batch)).backward()

@@ -1,24 +1,86 @@
 """Training options: one frozen dataclass holding everything a run needs, written to options.json.
 
 `resolve_options(data, arch, cfg, **overrides)` starts from a named preset with the official values
-(presets.py), fills what depends on the dataset (resolution, channels, labels) and applies the
-user's overrides, checking each one: an option that does not apply to the chosen architecture or
-loss is an error, never silently ignored.
+(the architecture registry's presets), fills what depends on the dataset (resolution, channels,
+labels) and applies the user's overrides, checking each one against `APPLIES`, the one table of
+which option applies to which architecture, loss and augmentation: an option given where it does
+not apply is an error (`OptionNotApplicableError`), never silently ignored. The CLI asks the same
+table through `check_options_apply` before any work starts.
+
+`cfg` is always the preset's name (stylegan2-ada-pytorch's `--cfg`); the network's configuration
+is `network` (a dict) or `network_config` (the typed config).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from facegan.errors import ConfigError
-from facegan.networks.config import NetworkConfig, config_from_dict
+from facegan.networks.config import NetworkConfig, TrainingTraits, config_from_dict, trainable_architectures
+from facegan.networks.config import training_traits as traits_of
 
-LOSSES = ("logistic", "wgan-gp", "bce")
 AUGMENTS = ("noaug", "ada", "fixed")
 PRECISIONS = ("fp32", "mixed", "bf16")
+REMOVED_OPTIONS = ("channels_last",)   # Read from old options.json files and ignored.
+
+
+class OptionNotApplicableError(ConfigError):
+    """An option was given that does not apply to the run's architecture, loss or augmentation."""
+
+    def __init__(self, option: str, flag: str, applies_when: str, arch: str, loss: str, aug: str):
+        self.option, self.flag = option, flag
+        super().__init__(f"{flag} does not apply here: it applies {applies_when}, and this run is "
+                         f"--arch {arch} with loss {loss} and --aug {aug}")
+
+
+def _lazy(t: TrainingTraits, loss: str, aug: str, v: Any) -> bool:
+    return t.lazy_regularisation
+
+
+# The one table of which option applies where: option -> (its flag, when it applies, the test
+# on (the architecture's training traits, loss, aug, the value given)).
+APPLIES: dict[str, tuple[str, str, Callable[[TrainingTraits, str, str, Any], bool]]] = {
+    "r1_gamma": ("--gamma", "to the logistic loss (R1)", lambda t, loss, aug, v: loss == "logistic"),
+    "d_reg_interval": ("d_reg_interval", "to architectures with lazy regularisation", _lazy),
+    "g_reg_interval": ("g_reg_interval", "to architectures with lazy regularisation", _lazy),
+    "pl_weight": ("pl_weight", "to path-length regularisation (StyleGAN2 with the logistic loss)",
+                  lambda t, loss, aug, v: t.path_length and loss == "logistic"),
+    "pl_decay": ("pl_decay", "to path-length regularisation (StyleGAN2 with the logistic loss)",
+                 lambda t, loss, aug, v: t.path_length and loss == "logistic"),
+    "pl_batch_shrink": ("pl_batch_shrink", "to path-length regularisation (StyleGAN2 with the logistic loss)",
+                        lambda t, loss, aug, v: t.path_length and loss == "logistic"),
+    "wgan_lambda": ("wgan_lambda", "to the wgan-gp loss", lambda t, loss, aug, v: loss == "wgan-gp"),
+    "wgan_epsilon": ("wgan_epsilon", "to the wgan-gp loss", lambda t, loss, aug, v: loss == "wgan-gp"),
+    "wgan_target": ("wgan_target", "to the wgan-gp loss", lambda t, loss, aug, v: loss == "wgan-gp"),
+    "style_mixing_prob": ("style_mixing_prob", "to architectures with style mixing",
+                          lambda t, loss, aug, v: t.style_mixing),
+    "cond": ("--cond", "to architectures that take labels", lambda t, loss, aug, v: t.conditional or not v),
+    "aug": ("--aug", "to architectures that train with augmentation",
+            lambda t, loss, aug, v: t.augmentable or v == "noaug"),
+    "augpipe": ("--augpipe", "with --aug ada or fixed", lambda t, loss, aug, v: aug != "noaug"),
+    "aug_p": ("--p", "with --aug ada or fixed", lambda t, loss, aug, v: aug != "noaug"),
+    "ada_target": ("--target", "with --aug ada", lambda t, loss, aug, v: aug == "ada"),
+    "ada_interval": ("ada_interval", "with --aug ada", lambda t, loss, aug, v: aug == "ada"),
+    "ada_kimg": ("ada_kimg", "with --aug ada", lambda t, loss, aug, v: aug == "ada"),
+    "progressive": ("progressive", "to architectures that grow progressively",
+                    lambda t, loss, aug, v: t.progressive or v is None),
+}
+
+
+def check_options_apply(given: Mapping[str, Any], arch: str, loss: str, aug: str) -> None:
+    """Refuse, naming it, the first option in `given` (name -> value; None = not given) that does
+    not apply to `arch` with `loss` and `aug`. Cheap: call it before any work starts."""
+    traits = traits_of(arch)
+    for name, value in given.items():
+        if value is None or name not in APPLIES:
+            continue
+        flag, when, applies = APPLIES[name]
+        if not applies(traits, loss, aug, value):
+            raise OptionNotApplicableError(name, flag, when, arch, loss, aug)
 
 
 @dataclass(frozen=True)
@@ -43,8 +105,8 @@ class TrainingOptions:
     # What and where.
     data: str                                # Dataset archive (zip or folder).
     outdir: str = "runs"                     # Parent folder of run directories.
-    arch: str = "stylegan2"                  # stylegan, stylegan2 or dcgan.
-    cfg: str = "auto"                        # Preset name (presets.py).
+    arch: str = "stylegan2"                  # A trainable architecture of the registry.
+    cfg: str = "auto"                        # Preset name (the architecture's presets; not a network config).
     network: dict[str, Any] = field(default_factory=dict)  # The network config (NetworkConfig.to_dict()).
     # Data.
     resolution: int = 0                      # Training resolution (the archive's).
@@ -66,7 +128,7 @@ class TrainingOptions:
     betas: tuple[float, float] = (0.0, 0.99)
     eps: float = 1e-8
     # Loss and regularisation.
-    loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce.
+    loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce (the architecture's losses).
     r1_gamma: float = 10.0                   # R1 weight (logistic).
     d_reg_interval: int | None = 16          # Lazy R1 every N minibatches, None = every step (v1).
     pl_weight: float = 2.0                   # Path-length regularisation weight (StyleGAN2), 0 = off.
@@ -92,21 +154,22 @@ class TrainingOptions:
     # Numerics and devices.
     precision: str = "fp32"                  # fp32, mixed (official fp16 layers on CUDA) or bf16 (autocast).
     allow_tf32: bool = False                 # TF32 matmul/conv on Ampere+ GPUs.
-    channels_last: bool = False
     device: str = "auto"
     # Metrics at snapshots.
     metrics: tuple[str, ...] = ()
     # Resume / fine-tune.
     resume: str | None = None                # Run dir or checkpoint to continue, or a network to fine-tune.
+    freezed: int = 0                         # Freeze-D: the first N discriminator layers stay fixed.
     # Robustness.
     max_nonfinite_steps: int = 10            # Stop after this many consecutive non-finite losses.
     description: str = ""                    # Extra run-dir name suffix.
 
     def __post_init__(self) -> None:
-        if self.arch not in ("stylegan", "stylegan2", "dcgan"):
-            raise ConfigError(f"--arch must be stylegan, stylegan2 or dcgan, got {self.arch!r}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.arch not in trainable_architectures():
+            raise ConfigError(f"--arch must be one of {', '.join(trainable_architectures())}, got {self.arch!r}")
+        losses = traits_of(self.arch).losses
+        if self.loss not in losses:
+            raise ConfigError(f"{self.arch} trains with the loss {' or '.join(losses)}, not {self.loss!r}")
         if self.aug not in AUGMENTS:
             raise ConfigError(f"--aug must be one of {AUGMENTS}, got {self.aug!r}")
         if self.precision not in PRECISIONS:
@@ -119,20 +182,20 @@ class TrainingOptions:
             raise ConfigError("style_mixing_prob must be in [0, 1]")
         if not 0 <= self.aug_p <= 1:
             raise ConfigError("--p must be in [0, 1]")
-        if self.arch == "dcgan" and self.loss != "bce":
-            raise ConfigError("DCGAN trains with the BCE loss of the tutorial")
-        if self.arch != "dcgan" and self.loss == "bce":
-            raise ConfigError("the BCE loss is DCGAN's; StyleGAN networks use logistic or wgan-gp")
-        if self.arch == "dcgan" and (self.cond or self.aug != "noaug"):
-            raise ConfigError("DCGAN supports neither --cond nor augmentation")
-        if self.progressive is not None and self.arch != "stylegan":
-            raise ConfigError("progressive growing applies to StyleGAN (v1) only")
+        check_options_apply({"cond": self.cond, "aug": self.aug, "progressive": self.progressive},
+                            self.arch, self.loss, self.aug)
         if self.keep_checkpoints < 1:
             raise ConfigError("keep_checkpoints must be >= 1")
+        if self.freezed < 0:
+            raise ConfigError(f"--freezed must be >= 0, got {self.freezed}")
 
     @property
     def network_config(self) -> NetworkConfig:
         return config_from_dict(self.network)
+
+    @property
+    def traits(self) -> TrainingTraits:
+        return traits_of(self.arch)
 
     def replace(self, **changes: Any) -> TrainingOptions:
         names = {f.name for f in dataclasses.fields(self)}
@@ -147,6 +210,8 @@ class TrainingOptions:
     @staticmethod
     def from_json(text: str) -> TrainingOptions:
         d = json.loads(text)
+        for name in REMOVED_OPTIONS:
+            d.pop(name, None)
         prog = d.pop("progressive", None)
         if prog is not None:
             for key in ("minibatch_dict", "lr_dict", "tick_kimg_dict"):

@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from facegan.utils.atomic import atomic_path
-from facegan.utils.images import make_grid, save_image
+from facegan.utils.images import make_grid, save_image, to_uint8
 
 log = logging.getLogger("facegan.training")
 GRID = (6, 6)
@@ -114,3 +115,26 @@ def write_progress_gif(run_dir: Path, duration_ms: int = 400) -> Path | None:
     with atomic_path(out) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
     return out
+
+
+@torch.no_grad()
+def render_grid(G_ema, z, c) -> np.ndarray:
+    """The control grid's images (const noise), eight at a time."""
+    out = []
+    for i in range(0, len(z), 8):
+        cb = None if c is None else c[i:i + 8]
+        out.append(to_uint8(G_ema(z[i:i + 8], cb, noise_mode="const")))
+    return np.concatenate(out)
+
+
+def grid_labels(dataset, n: int, seed: int, device):
+    """Labels of the control grid (conditional runs): seeded draws from the dataset's labels."""
+    rng = np.random.RandomState(seed)
+    return torch.from_numpy(np.stack([dataset.get_label(int(i)) for i in rng.randint(len(dataset), size=n)])).to(device)
+
+
+def save_reals(run_dir: Path, dataset) -> None:
+    rng = np.random.RandomState(0)
+    idx = rng.choice(len(dataset), size=min(36, len(dataset)), replace=False)
+    images = np.stack([dataset[int(i)][0].transpose(1, 2, 0) for i in idx])
+    save_grid(run_dir / "reals.png", images)
