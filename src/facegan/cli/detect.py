@@ -10,7 +10,6 @@ facegan.detection).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -30,15 +29,19 @@ class DetectGroup(click.Group):
 
 
 def check_output(path: Path) -> None:
-    """Refuse an output path that cannot be written before any work starts."""
+    """Refuse an output path that cannot be written before any work starts (its folder is created)."""
+    import tempfile
+
     from facegan.errors import ConfigError
 
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{path}: cannot write there ({existing} is not a writable folder)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write there ({exc.strerror or exc})") from None
 
 
 @click.group(cls=DetectGroup, context_settings={"show_default": True})

@@ -206,7 +206,7 @@ def _fit_cnn(G, archive, fit_idx, size, channels, opts, progress, device):
         out = loss_fn(model(x), labels)
         out.backward()
         optimizer.step()
-        loss = float(out)
+        loss = float(out.detach())
         bar.set_postfix(loss=f"{loss:.4f}")
     log.info("cnn detector: %d steps of %d, final loss %.4f", opts.steps, opts.batch, loss)
     return model.eval(), {"fakes": opts.steps * (opts.batch - half), "steps": opts.steps, "batch": opts.batch,
