@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from detect_helpers import one_thread
 from facegan.cli import main
 from facegan.detection import DetectorTrainOptions, evaluate_detector, load_detector, train_detector
 from facegan.utils.images import save_image
@@ -26,19 +27,13 @@ def train_network(data, outdir, arch: str, seed: int = 0):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Training these tiny networks is fastest on one thread; on a busy machine, several threads spin
-    waiting for each other (measured 30x slower under load)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
-def lfw(tmp_path_factory, one_thread):
+def lfw(tmp_path_factory, single_thread):
     """The 100 LFW faces at 32 px, a tiny StyleGAN2 trained on them, and a DCGAN as the unseen network."""
     root = tmp_path_factory.mktemp("lfw")
     data = lfw_archive(root / "lfw32.zip", 32, 100)

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from facegan import __version__
 from facegan.data.archive import Archive
+from facegan.web.detector import MachineJudge
 from facegan.web.game import Game
 from facegan.web.players import PlayerCookie, PlayerIds
 from facegan.web.pool import FakePool
@@ -57,6 +58,7 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
 
     device = pick_device(settings.device)
     G = generator if generator is not None else facegan.load(settings.network, device=device)
+    judge = MachineJudge.load(settings.detector, device) if settings.detector is not None else None
     renderer = Renderer(G, settings.network.name, precision=settings.precision,
                         preview_resolution=settings.preview_resolution, cache_bytes=settings.render_cache_bytes)
     display = min(renderer.info.resolution, settings.display_size)
@@ -65,7 +67,7 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
     reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
     pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
     game = Game(storage, pool, reals, renderer.info, settings.round_ttl_s, settings.max_open_rounds,
-                settings.pool_wait_s, settings.image_store_bytes)
+                settings.pool_wait_s, settings.image_store_bytes, judge)
     limits = settings.rate_limits
     limiters = {name: RateLimiter(getattr(limits, name)) for name in ("game", "render", "general", "new_players")} \
         if limits.enabled else {}
