@@ -47,7 +47,7 @@ def lfw(tmp_path_factory, single_thread):
 def test_the_spectral_detector_spots_held_out_fakes_of_its_network(lfw, capsys):
     detector = lfw["detector"]
     assert detector.info.training["fit_reals"] == 70 and detector.info.training["calibration_reals"] == 10
-    report = evaluate_detector(detector, lfw["data"], lfw["network"], other_network=lfw["other"], device="cpu")
+    report = evaluate_detector(detector, lfw["data"], lfw["network"], other_networks=[lfw["other"]], device="cpu")
     assert report["reals"]["count"] == 20
     same, other = report["networks"]
     assert same["seen_in_training"] and not other["seen_in_training"]

@@ -46,7 +46,13 @@ def check_output(path: Path) -> None:
 
 @click.group(cls=DetectGroup, context_settings={"show_default": True})
 def detect() -> None:
-    """Spot generated faces: train a detector, evaluate it, score photos (facegan detect PHOTO...)."""
+    """Spot generated faces: train a detector, evaluate it, score photos.
+
+    \b
+    facegan detect --detector FILE PHOTO...   the probability that each photo is generated
+    facegan detect train ...                  train a detector (spectral or cnn)
+    facegan detect eval ...                   AP and accuracy on held-out photos and unseen fakes
+    """
 
 
 @detect.command(PHOTOS, hidden=True)
@@ -132,8 +138,9 @@ def train(data, network, kind, out, psis, input_size, holdout, calibration, spli
               help="Archive of real photos (the training one: its held-out photos are used).")
 @click.option("--network", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The network the detector was trained on.")
-@click.option("--other-network", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Another network (another seed or architecture): the generalisation number.")
+@click.option("--other-network", "other_networks", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Another network (another seed or architecture): the generalisation number (repeatable).")
 @click.option("--psi", "psis", type=FloatList(), default=None, help="Truncation psi (default: the training ones).")
 @click.option("--fakes-per-psi", type=click.IntRange(1), default=None,
               help="Fakes per psi and network (default: as many as held-out photos).")
@@ -141,7 +148,7 @@ def train(data, network, kind, out, psis, input_size, holdout, calibration, spli
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="Write the ROC curves and per-psi accuracy here (PNG).")
 @click.option("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps.")
-def evaluate(detector_path, data, network, other_network, psis, fakes_per_psi, out, plot, device) -> None:
+def evaluate(detector_path, data, network, other_networks, psis, fakes_per_psi, out, plot, device) -> None:
     """AP, accuracy at 0.5 and at the calibrated threshold, per psi, on held-out photos and unseen fakes."""
     from facegan.detection import evaluate_detector, format_report, load_detector, plot_report
     from facegan.utils.atomic import atomic_write_bytes
@@ -150,7 +157,7 @@ def evaluate(detector_path, data, network, other_network, psis, fakes_per_psi, o
         if path is not None:
             check_output(path)
     detector = load_detector(detector_path)
-    report = evaluate_detector(detector, data, network, other_network=other_network, psis=psis,
+    report = evaluate_detector(detector, data, network, other_networks=other_networks, psis=psis,
                                fakes_per_psi=fakes_per_psi, device=device)
     click.echo(format_report(report))
     if out is not None:

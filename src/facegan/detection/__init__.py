@@ -12,7 +12,7 @@ Two detectors, trained on an archive's photos against a network's fakes and save
     detector.save("detector.safetensors")
     detector = load_detector("detector.safetensors")
     p = detector.probabilities(images)          # uint8 HWC images -> P(generated)
-    report = evaluate_detector(detector, "faces.zip", "net.safetensors", other_network="other.safetensors")
+    report = evaluate_detector(detector, "faces.zip", "net.safetensors", other_networks=["other.safetensors"])
 
 It consumes generation (the fakes) and data (the photos); the web app imports it.
 """

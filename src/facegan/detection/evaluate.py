@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def network_report(detector: Detector, G, path: str | os.PathLike, real_probs: n
 
 
 def evaluate_detector(detector: Detector, data: str | os.PathLike, network: str | os.PathLike,
-                      other_network: str | os.PathLike | None = None, psis=None, fakes_per_psi: int | None = None,
+                      other_networks: Sequence[str | os.PathLike] = (), psis=None, fakes_per_psi: int | None = None,
                       noise_mode: str | None = None, device: str = "auto", generators: dict | None = None) -> dict:
     """The evaluation report (a JSON-able dict). `generators` maps a network path to a network in memory."""
     import facegan
@@ -106,7 +107,7 @@ def evaluate_detector(detector: Detector, data: str | os.PathLike, network: str 
                            "trained_on": detector.info.training.get("network"), "psis": list(detector.info.psis)},
               "reals": {"count": int(len(indices)), "photos": described}, "fakes_per_psi": n, "psis": list(psis),
               "networks": []}
-    for path in [p for p in (network, other_network) if p is not None]:
+    for path in (network, *other_networks):
         G = (generators or {}).get(str(path))
         G = (G if G is not None else facegan.load(path, device=dev)).to(dev).eval()
         report["networks"].append(network_report(detector, G, path, real_probs, psis, n, noise_mode))
