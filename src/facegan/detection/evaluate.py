@@ -73,7 +73,7 @@ def network_report(detector: Detector, G, path: str | os.PathLike, real_probs: n
     probs = detector.probabilities(images)
     threshold = detector.info.threshold
     fake_weights = np.full(len(probs), 1 / len(psis))
-    report = {"network": Path(path).name, "seen_in_training": seen_in_training(detector, path),
+    report = {"network": str(path), "seen_in_training": seen_in_training(detector, path),
               "fakes": len(probs), **metrics(real_probs, probs, threshold, fake_weights)}
     report["per_psi"] = [{"psi": float(psi), "fakes": int((image_psis == psi).sum()),
                           **metrics(real_probs, probs[image_psis == psi], threshold)} for psi in psis]
@@ -120,13 +120,15 @@ def format_report(report: dict) -> str:
     lines = [f"{d['kind']} detector (input {d['input_size']} px, calibrated threshold {d['threshold']:.3f}), "
              f"trained on fakes of {d['trained_on']}",
              f"reals: {report['reals']['photos']}; fakes: {report['fakes_per_psi']} per psi",
-             f"{'network':<28} {'psi':>6} {'AP':>7} {'AUC':>7} {'acc@0.5':>8} {'acc@cal':>8}"]
+             f"{'network':<44} {'psi':>6} {'AP':>7} {'AUC':>7} {'acc@0.5':>8} {'acc@cal':>8}"]
     for net in report["networks"]:
         tag = "" if net["seen_in_training"] else " (unseen)"
-        label = net["network"][:28 - len(tag)] + tag
+        name = net["network"]
+        room = 44 - len(tag)
+        label = (name if len(name) <= room else "..." + name[-(room - 3):]) + tag
         rows = [("all", net), *((f"{p['psi']:g}", p) for p in net["per_psi"])]
         for psi, r in rows:
-            lines.append(f"{label[:28]:<28} {psi:>6} {r['ap']:>7.3f} {r['auc']:>7.3f} {r['acc_0.5']:>8.3f} "
+            lines.append(f"{label:<44} {psi:>6} {r['ap']:>7.3f} {r['auc']:>7.3f} {r['acc_0.5']:>8.3f} "
                          f"{r['acc_calibrated']:>8.3f}")
             label = ""
     return "\n".join(lines)

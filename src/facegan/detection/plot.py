@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from facegan.utils.atomic import atomic_path
 
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189))
-W, H = 960, 540
+W = 960
 PANEL = 360   # side of each plot area
 GRID = (225, 225, 225)
 INK = (40, 40, 40)
@@ -44,10 +44,11 @@ def _axes(img: Image.Image, draw: ImageDraw.ImageDraw, x0: int, y0: int, title: 
 
 def plot_report(report: dict, path: str | os.PathLike) -> None:
     """Write the ROC and per-psi accuracy figure of an evaluation report to `path` (PNG), atomically."""
-    img = Image.new("RGB", (W, H), "white")
+    nets = report["networks"]
+    height = 50 + PANEL + 62 + 20 * len(nets) + 24   # panels, axis labels, one legend line per network, footer
+    img = Image.new("RGB", (W, height), "white")
     draw = ImageDraw.Draw(img)
     font, small = _font(15), _font(12)
-    nets = report["networks"]
 
     # Left: ROC curves, chance on the diagonal.
     x0, y0 = 80, 50
@@ -63,7 +64,7 @@ def plot_report(report: dict, path: str | os.PathLike) -> None:
         tag = "" if net["seen_in_training"] else " (unseen)"
         ly = y0 + PANEL + 62 + 20 * k   # the legend, under both panels
         draw.rectangle([x0, ly - 6, x0 + 24, ly + 4], fill=colour)
-        draw.text((x0 + 32, ly), f"{net['network'][:40]}{tag}: AP {net['ap']:.3f}, AUC {net['auc']:.3f}, "
+        draw.text((x0 + 32, ly), f"{net['network'][-48:]}{tag}: AP {net['ap']:.3f}, AUC {net['auc']:.3f}, "
                   f"accuracy {net['acc_0.5']:.3f} at 0.5, {net['acc_calibrated']:.3f} calibrated",
                   fill=INK, font=small, anchor="lm")
 
@@ -86,7 +87,7 @@ def plot_report(report: dict, path: str | os.PathLike) -> None:
             top = y0 + PANEL - row["acc_calibrated"] * PANEL
             draw.rectangle([left, top, left + bar - 2, y0 + PANEL], fill=COLOURS[k % len(COLOURS)])
     reals = report["reals"]["photos"]
-    draw.text((W / 2, H - 14), f"{report['detector']['kind']} detector; reals: {reals}; "
+    draw.text((W / 2, height - 8), f"{report['detector']['kind']} detector; reals: {reals}; "
               f"{report['fakes_per_psi']} fakes per psi", fill=INK, font=small, anchor="ms")
     with atomic_path(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
