@@ -4,6 +4,8 @@ the game is as before."""
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 
 import pytest
@@ -15,7 +17,8 @@ from facegan.web import WebSettings, create_app
 from facegan.web.detector import MachineGuess
 from facegan.web.ratelimit import RateLimits
 from facegan.web.storage import MIGRATIONS, SCHEMA_VERSION, Storage, migrate
-from web_helpers import build_archive, build_network, play_round, wait_for_fakes
+from test_web_browser import ARGS, CHROMIUM, TIMEOUT_MS, wait_for_pair
+from web_helpers import build_archive, build_network, play_round, serve_in_thread, wait_for_fakes
 
 T0 = 1_750_000_000.0
 
@@ -138,3 +141,32 @@ def test_a_database_of_the_first_schema_gains_the_machine_columns(tmp_path):
     old = storage.find_round(b"\x00")
     assert old.fake_seed == 1 and old.machine_p is None
     storage.close()
+
+
+# -- in a real browser ----------------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM}")
+def test_in_the_browser_the_machines_guess_follows_the_players_and_stats_compare_them(files):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    settings = WebSettings(network=files["network"], data=files["data"], db=files["root"] / "browser.sqlite",
+                           pool_size=8, detector=files["detector"], device="cpu")
+    with serve_in_thread(create_app(settings)) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        problems: list[str] = []
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(base + "/")
+        wait_for_pair(page)
+        assert page.locator("#machine").is_hidden()
+        page.locator(".face").first.click()
+        page.wait_for_selector("#machine:not([hidden])")
+        assert re.match(r"The machine picked the (left|right) face as real, \d+ % sure: (right|fooled too)\.",
+                        page.locator("#machine").inner_text())
+        page.goto(base + "/stats")
+        assert "Humans against the machine" in page.locator("#versus").inner_text()
+        assert page.locator("#versus-psi tbody tr").count() == 1
+        assert problems == []
+        browser.close()
