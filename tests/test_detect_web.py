@@ -170,3 +170,16 @@ def test_in_the_browser_the_machines_guess_follows_the_players_and_stats_compare
         assert page.locator("#versus-psi tbody tr").count() == 1
         assert problems == []
         browser.close()
+
+
+def test_serve_refuses_a_bad_detector_before_listening(files, capsys):
+    from facegan.cli import main
+
+    bad = files["root"] / "bad-serve.safetensors"
+    bad.write_bytes(b"junk")
+    argv = ["serve", "--network", str(files["network"]), "--data", str(files["data"]), "--db",
+            str(files["root"] / "serve.sqlite"), "--device", "cpu", "--port", "0", "--detector"]
+    assert main([*argv, str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "bad-serve.safetensors" in err and "\n" not in err
+    assert main([*argv, str(files["root"] / "missing.safetensors")]) == 2   # click: the file must exist
