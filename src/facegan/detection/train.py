@@ -13,6 +13,7 @@ across truncation psi, then a threshold calibrated on photos and fakes the fit n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from facegan.detection.scoring import calibrate_threshold
 from facegan.detection.supply import (
     CALIBRATION_SEEDS,
     TRAIN_SEEDS,
+    RealSplit,
     check_generator,
     fake_batches,
     fakes,
@@ -88,6 +90,9 @@ class DetectorTrainOptions:
         for name in ("fakes", "calibration_fakes"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        if not (0 <= self.holdout < 1 and 0 <= self.calibration < 1 and self.holdout + self.calibration < 1):
+            raise ConfigError(f"held-out and calibration shares must be in [0, 1) and sum below 1, got "
+                              f"{self.holdout}, {self.calibration}")
         if not (self.lr > 0 and self.l2 >= 0):
             raise ConfigError("learning rate must be > 0 and L2 >= 0")
 
@@ -111,13 +116,17 @@ def train_detector(opts: DetectorTrainOptions, progress: bool = True, generator=
     from facegan.utils.device import pick_device
 
     device = pick_device(opts.device)
-    G = generator if generator is not None else facegan.load(opts.network, device=device)
-    G = G.to(device).eval()
-    check_generator(G)
-    archive = Archive(opts.data)
-    if len(archive) == 0:
-        raise ConfigError(f"{opts.data}: the archive holds no images")
-    split = split_reals(len(archive), opts.holdout, opts.calibration, opts.split_seed)
+    with Archive(opts.data) as archive:   # the photos are checked before the network is loaded
+        if len(archive) == 0:
+            raise ConfigError(f"{opts.data}: the archive holds no images")
+        split = split_reals(len(archive), opts.holdout, opts.calibration, opts.split_seed)
+        G = generator if generator is not None else facegan.load(opts.network, device=device)
+        G = G.to(device).eval()
+        check_generator(G)
+        return _train(G, archive, split, opts, progress, device)
+
+
+def _train(G, archive: Archive, split: RealSplit, opts: DetectorTrainOptions, progress: bool, device) -> Detector:
     size = opts.input_size or int(G.img_resolution)
     channels = int(G.img_channels)
     torch.manual_seed(opts.seed)
@@ -135,10 +144,8 @@ def train_detector(opts: DetectorTrainOptions, progress: bool = True, generator=
                                   "calibration_seeds": CALIBRATION_SEEDS, **trained})
     detector = Detector(info, model.eval())
     threshold, n_cal = _calibrate(detector, G, archive, split.calibration, opts, progress)
-    info = DetectorInfo(**{**info.__dict__, "threshold": threshold,
-                           "training": {**info.training, "calibration_reals": len(split.calibration),
-                                        "calibration_fakes": n_cal}})
-    archive.close()
+    info = dataclasses.replace(info, threshold=threshold, training={
+        **info.training, "calibration_reals": len(split.calibration), "calibration_fakes": n_cal})
     return Detector(info, detector.model)
 
 
