@@ -65,7 +65,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     blocker = root / "a-file.txt"
     blocker.write_text("a file, where a folder would have to be created")
     (root / "a-folder").mkdir()
-    return {"root": root, "network": build_network(root / "net.safetensors", "dcgan", 32),
+    from facegan.detection import Detector, DetectorInfo
+
+    detector = root / "detector.safetensors"
+    Detector(DetectorInfo(kind="spectral", input_size=32, channels=3)).save(detector)
+    return {"root": root, "network": build_network(root / "net.safetensors", "dcgan", 32), "detector": detector,
             "archive": build_archive(root / "faces.zip", 4), "photo": photo, "corrupt": corrupt, "blocker": blocker,
             "folder": root / "a-folder"}
 
@@ -94,6 +98,8 @@ def valid_value(param: click.Parameter, files: dict, out: Path) -> str:
         name = param.name or ""
         if not t.file_okay:
             return str(files["folder"])
+        if "detector" in name:
+            return str(files["detector"])
         if "network" in name or name == "src":
             return str(files["network"])
         if name in ("data", "path") or "data" in name:

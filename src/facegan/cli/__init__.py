@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "metrics": (
         "facegan.cli.metrics", "metrics",
         "FID, KID, precision/recall, PPL and SWD of a network."),
+    "detect": ("facegan.cli.detect", "detect", "Spot generated faces: train and evaluate detectors, score photos."),
     "serve": (
         "facegan.cli.serve", "serve",
         "Serve the Which Face Is Real game, lessons and explorer."),

@@ -40,10 +40,12 @@ from facegan.cli.types import PSI_MAX, PSI_MIN, Float, FloatList, Int, OutputFil
               help="Multiply every rate limit (0 switches rate limiting off).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="Host header to accept (repeatable). Default: loopback names when bound to loopback, else any.")
+@click.option("--detector", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A detector file (facegan detect train): the machine guesses every round too.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def serve(network, data, db, host, port, pool_size, psi, random_psi, device, precision, display_size, round_ttl,
-          rate_limit_scale, allowed_hosts, log_level):
+          rate_limit_scale, allowed_hosts, detector, log_level):
     """Serve the Which Face Is Real game, the lesson, /random, the explorer and the statistics.
 
     \b
@@ -63,7 +65,7 @@ def serve(network, data, db, host, port, pool_size, psi, random_psi, device, pre
         network=network, data=data, db=db, host=host, port=port, device=device, precision=precision,
         pool_size=pool_size, psi_range=(min(psi), max(psi)), random_psi=random_psi, display_size=display_size,
         round_ttl_s=round_ttl, rate_limits=RateLimits().scaled(rate_limit_scale),
-        allowed_hosts=tuple(allowed_hosts) or None)
+        allowed_hosts=tuple(allowed_hosts) or None, detector=detector)
     sock = bind(host, port)  # before the banner and the model load: a taken port is one line, not a traceback
     app = create_app(settings)
     port = sock.getsockname()[1]

@@ -29,6 +29,7 @@ from facegan.web.models import (
     StatsOut,
     TellIn,
     TellOut,
+    machine_out,
 )
 from facegan.web.ratelimit import retry_after
 from facegan.web.render import SEED_MAX, RenderParams
@@ -144,7 +145,7 @@ def answer(body: AnswerIn, response: Response, svc: Svc, me: Me):
     return AnswerOut(round_id=result.round_id, correct=result.correct, real=result.real_position,
                      fake=FakeOut(seed=result.fake_seed, psi=result.fake_psi, **{"class": result.fake_class}),
                      real_photo=result.real_name, time_ms=result.time_ms, explanation=explanation,
-                     score=score_out(result.score))
+                     score=score_out(result.score), machine=machine_out(result.machine, result.real_position))
 
 
 @router.post("/api/tell", status_code=204, summary="After answering: mark what gave the fake away",

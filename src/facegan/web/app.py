@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from facegan import __version__
 from facegan.data.archive import Archive
 from facegan.web.api import router as api_router
+from facegan.web.detector import MachineJudge
 from facegan.web.game import Game
 from facegan.web.pages import error_response, install_error_pages
 from facegan.web.pages import router as pages_router
@@ -46,6 +47,7 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
 
     device = pick_device(settings.device)
     G = generator if generator is not None else facegan.load(settings.network, device=device)
+    judge = MachineJudge.load(settings.detector, device) if settings.detector is not None else None
     renderer = Renderer(G, settings.network.name, precision=settings.precision,
                         preview_resolution=settings.preview_resolution, cache_bytes=settings.render_cache_bytes)
     display = min(renderer.info.resolution, settings.display_size)
@@ -54,7 +56,7 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
     reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
     pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
     game = Game(storage, pool, reals, renderer.info, settings.round_ttl_s, settings.max_open_rounds,
-                settings.pool_wait_s, settings.image_store_bytes)
+                settings.pool_wait_s, settings.image_store_bytes, judge)
     limits = settings.rate_limits
     limiters = {name: RateLimiter(getattr(limits, name)) for name in ("game", "render", "general", "new_players")} \
         if limits.enabled else {}

@@ -21,6 +21,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from facegan.errors import DatasetError, FaceganError
+from facegan.web.detector import MachineGuess, MachineJudge
 from facegan.web.imaging import encode_png
 from facegan.web.pool import FakePool
 from facegan.web.reals import RealSampler
@@ -61,6 +62,7 @@ class AnswerResult:
     real_name: str
     time_ms: int
     score: PlayerScore
+    machine: MachineGuess | None = None   # The detector's guess, when the game runs with one.
 
 
 @dataclass
@@ -117,8 +119,10 @@ class _OpenRound:
 
 class Game:
     def __init__(self, storage: Storage, pool: FakePool, reals: RealSampler, network: NetworkInfo,
-                 round_ttl_s: float, max_open_rounds: int, pool_wait_s: float, image_store_bytes: int):
+                 round_ttl_s: float, max_open_rounds: int, pool_wait_s: float, image_store_bytes: int,
+                 judge: MachineJudge | None = None):
         self.storage = storage
+        self.judge = judge
         self.pool = pool
         self.reals = reals
         self.network = network
@@ -152,8 +156,11 @@ class Game:
         now = time.time()
         expires_at = now + self.round_ttl_s
         hashed = token_hash(token)
+        machine = self.judge.judge(pixels) if self.judge is not None else None
         self.storage.insert_round(hashed, player, now, expires_at, real_position, real_name, fake.seed, fake.psi,
-                                  fake.class_idx, self.network.name)
+                                  fake.class_idx, self.network.name,
+                                  machine.p_generated if machine is not None else None,
+                                  self.judge.name if self.judge is not None else None)
         for image_id, data in zip(image_ids, encoded):
             self.images.put(image_id, data, player, expires_at)
         self._remember(player, _OpenRound(hashed, image_ids, expires_at))
@@ -227,7 +234,8 @@ class Game:
                         del self._open[player]
                 self._forget(opened)
         return AnswerResult(record.id, correct, record.real_position, record.fake_seed, record.fake_psi,
-                            record.fake_class, record.real_name, time_ms, self.storage.player_score(player))
+                            record.fake_class, record.real_name, time_ms, self.storage.player_score(player),
+                            MachineGuess(record.machine_p) if record.machine_p is not None else None)
 
     def mark_tell(self, token: str, player: str, tell: str) -> None:
         if tell not in MARKABLE:

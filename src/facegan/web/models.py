@@ -53,6 +53,20 @@ class FakeOut(Strict):
     class_: int | None = Field(None, alias="class")
 
 
+class MachineOut(Strict):
+    choice: int = Field(description="The face the detector calls real: 0 = left, 1 = right.")
+    correct: bool
+    confidence: float = Field(description="Its probability that its pick is the real face.")
+    p_generated: tuple[float, float] = Field(description="Its probability that the left, right face is generated.")
+
+
+def machine_out(guess, real_position: int) -> MachineOut | None:
+    if guess is None:
+        return None
+    return MachineOut(choice=guess.choice, correct=guess.correct(real_position), confidence=round(guess.confidence, 4),
+                      p_generated=tuple(round(p, 4) for p in guess.p_generated))
+
+
 class AnswerOut(Strict):
     round_id: int
     correct: bool
@@ -62,6 +76,7 @@ class AnswerOut(Strict):
     time_ms: int
     explanation: str
     score: Score
+    machine: MachineOut | None = Field(None, description="The detector's guess (facegan serve --detector).")
 
 
 class TellIn(Strict):
@@ -133,6 +148,25 @@ class TellGroup(Group):
     tell: str
 
 
+class VersusGroup(Group):
+    machine_fooled: int
+    machine_fooled_rate: float | None
+
+
+class VersusPsiGroup(VersusGroup):
+    psi_min: float
+    psi_max: float
+
+
+class VersusTellGroup(VersusGroup):
+    tell: str
+
+
+class VersusOut(VersusGroup):
+    by_psi: list[VersusPsiGroup]
+    by_tell: list[VersusTellGroup]
+
+
 class StatsOut(Strict):
     answered: int
     fooled: int
@@ -145,5 +179,6 @@ class StatsOut(Strict):
     by_day: list[DayGroup]
     by_psi: list[PsiGroup]
     by_tell: list[TellGroup]
+    versus: VersusOut | None = Field(None, description="Humans against the detector, on the rounds it judged.")
 
 

@@ -46,11 +46,14 @@ class WebSettings:
     allowed_hosts: tuple[str, ...] | None = None  # Host headers accepted; None: loopback names when bound to
                                                # loopback (defeats DNS rebinding), any otherwise.
     cookie_secure: bool = False                # Mark the player cookie Secure (when served behind HTTPS).
+    detector: Path | None = None               # A detector file: the machine guesses each round too.
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "network", Path(self.network))
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "db", Path(self.db))
+        if self.detector is not None:
+            object.__setattr__(self, "detector", Path(self.detector))
         lo, hi = (float(v) for v in self.psi_range)
         object.__setattr__(self, "psi_range", (lo, hi))
         if not -2.0 <= lo <= hi <= 2.0:

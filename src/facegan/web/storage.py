@@ -12,6 +12,8 @@ Tables:
                              which real, the fake's seed/psi/class; the token only as its SHA-256
     answers                  at most one row per round (its primary key): choice, correctness,
                              time to answer, and the tell the player marked afterwards
+    (2) rounds.machine_p0/p1 the detector's probability that the left/right face is generated, when
+                             the game runs with one (`facegan serve --detector`), and its file name
 """
 
 from __future__ import annotations
@@ -57,7 +59,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX answers_by_player ON answers (player, round_id)",
         "CREATE INDEX answers_by_time ON answers (answered_at)",
     ),
+    # 2: the machine's guess (facegan.web.detector).
+    (
+        "ALTER TABLE rounds ADD COLUMN machine_p0 REAL",
+        "ALTER TABLE rounds ADD COLUMN machine_p1 REAL",
+        "ALTER TABLE rounds ADD COLUMN detector TEXT",
+    ),
 )
+# The machine picks as real the face it finds less likely generated (the left one on a tie).
+MACHINE_FOOLED = ("CASE WHEN (CASE WHEN r.machine_p0 <= r.machine_p1 THEN 0 ELSE 1 END) = r.real_position "
+                  "THEN 0 ELSE 1 END")
+# psi buckets 0.1 wide; the shift keeps the integer cast a floor for negative psi too.
+PSI_BUCKET = "CAST((r.fake_psi + 10.0) * 10.0 + 1e-9 AS INTEGER) - 100"
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -108,6 +121,7 @@ class RoundRecord:
     fake_class: int | None
     answered: bool
     tell: str | None
+    machine_p: tuple[float, float] | None = None   # The detector's P(generated) of the left, right face.
 
 
 @dataclass(frozen=True)
@@ -196,13 +210,16 @@ class Storage:
     # -- rounds and answers (the write path) ----------------------------------------------
     def insert_round(self, token_hash: bytes, player: str, issued_at: float, expires_at: float,
                      real_position: int, real_name: str, fake_seed: int, fake_psi: float,
-                     fake_class: int | None, network: str) -> int:
+                     fake_class: int | None, network: str, machine_p: tuple[float, float] | None = None,
+                     detector: str | None = None) -> int:
+        p0, p1 = machine_p if machine_p is not None else (None, None)
         with self._write() as db:
             cur = db.execute(
                 "INSERT INTO rounds (token_hash, player, issued_at, expires_at, real_position, real_name, "
-                "fake_seed, fake_psi, fake_class, network) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "fake_seed, fake_psi, fake_class, network, machine_p0, machine_p1, detector) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (token_hash, player, issued_at, expires_at, real_position, real_name, fake_seed, fake_psi,
-                 fake_class, network))
+                 fake_class, network, p0, p1, detector))
             return int(cur.lastrowid)
 
     def find_round(self, token_hash: bytes) -> RoundRecord | None:
@@ -213,7 +230,8 @@ class Storage:
             return None
         return RoundRecord(row["id"], row["player"], row["issued_at"], row["expires_at"], row["real_position"],
                            row["real_name"], row["fake_seed"], row["fake_psi"], row["fake_class"],
-                           bool(row["answered"]), row["tell"])
+                           bool(row["answered"]), row["tell"],
+                           None if row["machine_p0"] is None else (row["machine_p0"], row["machine_p1"]))
 
     def record_answer(self, round_id: int, player: str, answered_at: float, choice: int, correct: bool,
                       time_ms: int) -> bool:
@@ -268,9 +286,8 @@ class Storage:
         by_day = db.execute(
             "SELECT date(answered_at, 'unixepoch') AS day, COUNT(*) AS answered, SUM(1 - correct) AS fooled "
             "FROM answers WHERE answered_at >= ? GROUP BY day ORDER BY day", (now - days * 86400,)).fetchall()
-        # psi buckets 0.1 wide; the shift keeps the integer cast a floor for negative psi too.
         by_psi = db.execute(
-            "SELECT CAST((r.fake_psi + 10.0) * 10.0 + 1e-9 AS INTEGER) - 100 AS bucket, COUNT(*) AS answered, "
+            f"SELECT {PSI_BUCKET} AS bucket, COUNT(*) AS answered, "
             "SUM(1 - a.correct) AS fooled FROM answers a JOIN rounds r ON r.id = a.round_id "
             "GROUP BY bucket ORDER BY bucket").fetchall()
         by_tell = db.execute(
@@ -290,11 +307,34 @@ class Storage:
             "by_psi": [_group(r, psi_min=round(r["bucket"] / 10, 1), psi_max=round((r["bucket"] + 1) / 10, 1))
                        for r in by_psi],
             "by_tell": [_group(r, tell=r["tell"]) for r in by_tell],
+            "versus": self._versus(db),
         }
+
+    def _versus(self, db: sqlite3.Connection) -> dict | None:
+        """Humans against the machine on the rounds the detector judged: both fooled rates, overall,
+        per psi bucket and per tell; None when no answered round has a machine guess."""
+        base = (f"SELECT COUNT(*) AS answered, COALESCE(SUM(1 - a.correct), 0) AS fooled, "
+                f"COALESCE(SUM({MACHINE_FOOLED}), 0) AS machine_fooled")
+        joined = "FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.machine_p0 IS NOT NULL"
+        overall = db.execute(f"{base} {joined}").fetchone()
+        if not overall["answered"]:
+            return None
+        by_psi = db.execute(f"{base}, {PSI_BUCKET} AS bucket {joined} GROUP BY bucket ORDER BY bucket").fetchall()
+        by_tell = db.execute(f"{base}, a.tell AS tell {joined} AND a.tell IS NOT NULL GROUP BY a.tell "
+                             "ORDER BY COUNT(*) DESC").fetchall()
+        return {**_versus_group(overall),
+                "by_psi": [_versus_group(r, psi_min=round(r["bucket"] / 10, 1),
+                                         psi_max=round((r["bucket"] + 1) / 10, 1)) for r in by_psi],
+                "by_tell": [_versus_group(r, tell=r["tell"]) for r in by_tell]}
 
 
 def _rate(fooled, answered) -> float | None:
     return round(int(fooled) / int(answered), 4) if answered else None
+
+
+def _versus_group(row, **key) -> dict:
+    return {**_group(row, **key), "machine_fooled": int(row["machine_fooled"]),
+            "machine_fooled_rate": _rate(row["machine_fooled"], row["answered"])}
 
 
 def _group(row, **key) -> dict:

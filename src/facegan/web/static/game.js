@@ -115,12 +115,24 @@
     faces[1 - result.real].setAttribute("aria-label", "The " + sides[1 - result.real] + " face: generated");
     setStatus(result.correct ? "Correct!" : "Fooled!", result.correct ? "correct" : "wrong");
     $("explanation").textContent = result.explanation;
+    showMachine(result.machine);
     $("explore-fake").href = "/explore?seed=" + result.fake.seed + "&psi=" + result.fake.psi;
     chips.forEach((chip) => { chip.disabled = false; chip.setAttribute("aria-pressed", "false"); });
     showScore(result.score);
     reveal.hidden = false;
     phase = "revealed";
     next.focus();
+  }
+
+  // The detector's guess on the same pair (facegan serve --detector), shown after the player's.
+  function showMachine(machine) {
+    const line = $("machine");
+    line.hidden = !machine;
+    if (!machine) return;
+    const pct = Math.round(machine.confidence * 100);
+    line.textContent = "The machine picked the " + sides[machine.choice] + " face as real, " + pct
+      + " % sure: " + (machine.correct ? "right." : "fooled too.");
+    line.className = "machine " + (machine.correct ? "correct" : "wrong");
   }
 
   async function markTell(chip) {
