@@ -15,8 +15,11 @@ from facegan.cli._network import NETWORK_PATH
               help="Generator: our .safetensors or an official NVIDIA pickle.")
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="Archive (zip or folder) of real photos.")
-@click.option("--db", default=Path("game.sqlite"), show_default=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="SQLite database of rounds and answers (created if missing).")
+@click.option("--db", default="game.sqlite", show_default=True,
+              help="SQLite file of rounds and answers (created if missing), or a postgresql://user@host/db URL.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Web worker processes. Above 1 (or on PostgreSQL) the game's state lives in the database "
+                   "and the fakes come from the shared pool (`facegan pool fill`).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback exposes the game to the network.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -39,7 +42,7 @@ from facegan.cli._network import NETWORK_PATH
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(network, data, db, host, port, pool_size, psi, random_psi, device, precision, display_size, round_ttl,
-          rate_limit_scale, allowed_hosts, log_level):
+          rate_limit_scale, allowed_hosts, log_level, workers):
     """Serve the Which Face Is Real game, the lesson, /random, the explorer and the statistics."""
     import uvicorn
 
@@ -54,10 +57,14 @@ def serve(network, data, db, host, port, pool_size, psi, random_psi, device, pre
         network=network, data=data, db=db, host=host, port=port, device=device, precision=precision,
         pool_size=pool_size, psi_range=(min(psi), max(psi)), random_psi=random_psi, display_size=display_size,
         round_ttl_s=round_ttl, rate_limits=RateLimits().scaled(rate_limit_scale),
-        allowed_hosts=tuple(allowed_hosts) or None)
-    app = create_app(settings)
+        allowed_hosts=tuple(allowed_hosts) or None, workers=workers)
+    app = create_app(settings) if workers == 1 else None  # N workers build their own (facegan.web.workers)
     if not is_loopback(host):
         click.secho(f"warning: listening on {host}: the game is reachable from other machines", fg="yellow", err=True)
     click.echo(f"Which Face Is Real on http://{'[' + host + ']' if ':' in host else host}:{port}/  (Ctrl-C stops)")
+    if app is None:
+        from facegan.web.workers import run
+
+        return run(settings, log_level)
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False,
                 date_header=True, timeout_graceful_shutdown=10)

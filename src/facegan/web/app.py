@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from facegan import __version__
 from facegan.data.archive import Archive
+from facegan.web.db import open_storage
 from facegan.web.game import Game
 from facegan.web.players import PlayerCookie, PlayerIds
 from facegan.web.pool import FakePool
@@ -61,14 +62,20 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
                         preview_resolution=settings.preview_resolution, cache_bytes=settings.render_cache_bytes)
     display = min(renderer.info.resolution, settings.display_size)
     archive = Archive(settings.data)
-    storage = Storage(settings.db)
-    reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
-    pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
+    storage = open_storage(settings.db)
+    if settings.shared:  # many workers: rounds, images, limits and fakes live in the database
+        from facegan.web.shared import shared_parts
+        reals, pool, image_store, limiters = shared_parts(settings, storage, archive, renderer, display)
+    else:
+        reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
+        pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
+        limits = settings.rate_limits
+        limiters = {name: RateLimiter(getattr(limits, name))
+                    for name in ("game", "render", "general", "new_players")} if limits.enabled else {}
     game = Game(storage, pool, reals, renderer.info, settings.round_ttl_s, settings.max_open_rounds,
                 settings.pool_wait_s, settings.image_store_bytes)
-    limits = settings.rate_limits
-    limiters = {name: RateLimiter(getattr(limits, name)) for name in ("game", "render", "general", "new_players")} \
-        if limits.enabled else {}
+    if settings.shared:
+        game.images = image_store
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(version=__version__, network=renderer.info)
     services = Services(settings, renderer, pool, storage, game, templates, limiters)

@@ -57,17 +57,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX answers_by_player ON answers (player, round_id)",
         "CREATE INDEX answers_by_time ON answers (answered_at)",
     ),
-    # 2: state shared by many worker processes (facegan.web.shared): the round images, when a round
-    # was first shown, the pool of pre-generated fakes, and the rate limits' token buckets.
+    # 2: state shared by many worker processes (facegan.web.shared): the round images, the pool of
+    # pre-generated fakes (facegan.web.poolstore), and the rate limits' token buckets.
     (
         """CREATE TABLE round_images (
                id         TEXT PRIMARY KEY,
-               round_id   INTEGER NOT NULL REFERENCES rounds (id),
+               player     TEXT NOT NULL,
                data       BLOB NOT NULL,
                expires_at REAL NOT NULL)""",
-        "CREATE INDEX round_images_by_round ON round_images (round_id)",
+        "CREATE INDEX round_images_by_player ON round_images (player, expires_at)",
         "CREATE INDEX round_images_by_expiry ON round_images (expires_at)",
-        "ALTER TABLE rounds ADD COLUMN shown_at REAL",
         """CREATE TABLE pool_faces (
                id           INTEGER PRIMARY KEY,
                network      TEXT NOT NULL,

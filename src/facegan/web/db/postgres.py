@@ -33,7 +33,8 @@ _TYPES = ((re.compile(r"\b(\w+)\s+INTEGER PRIMARY KEY\b(?!\s+REFERENCES)"),
           (re.compile(r"\bINTEGER\b"), "BIGINT"),            # seeds go up to 2**32 - 1
           (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),     # PostgreSQL's REAL is 4 bytes
           (re.compile(r"\bBLOB\b"), "BYTEA"),
-          (re.compile(r"date\(([^,()]+), 'unixepoch'\)"), r"to_char(to_timestamp(\1) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"))
+          (re.compile(r"date\(([^,()]+), 'unixepoch'\)"),
+           r"to_char(to_timestamp(\1) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"))
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
 
 
@@ -154,9 +155,9 @@ class PostgresStorage(Storage):
     def _unavailable_is_storage_error(self) -> Iterator[None]:
         try:
             yield
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise StorageError(f"the game database ({self.path}) cannot be reached: "
-                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(f"the game database ({self.path}) cannot be reached: {reason}") from None
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
