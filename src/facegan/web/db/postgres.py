@@ -140,7 +140,7 @@ class PostgresStorage(Storage):
         self._pool = psycopg_pool.ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
             kwargs={"autocommit": True, "row_factory": _rows, "connect_timeout": max(1, round(timeout))},
-            check=psycopg_pool.ConnectionPool.check_connection, reconnect_timeout=0, name="facegan")
+            check=psycopg_pool.ConnectionPool.check_connection, name="facegan")
         try:
             self._pool.open(wait=True, timeout=timeout)
         except psycopg_pool.PoolTimeout:
