@@ -19,8 +19,9 @@ Faults (one scenario each, at the middle of the run):
   kill_worker   SIGKILL one web worker; uvicorn replaces it, the others keep serving.
   restart_db    stop PostgreSQL (fast shutdown: connections cut) for --db-down seconds, start it
                 again; requests meanwhile get 503 with Retry-After; the app reconnects on its own.
-  slow_pool     a pool of --slow-pool-faces faces, topped up by a filler slower than the players
-                drain it; the game repeats faces (counted) and never errors.
+  slow_pool     a pool of --slow-pool-faces faces, topped up by a `facegan pool fill --keep 5`
+                process (one face per generator call) slower than the players drain it; the
+                game repeats faces (counted) and never errors.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def start_server(network: Path, data: Path, url: str, port: int, workers: int) -
         if server.poll() is not None:
             raise RuntimeError(f"the server exited:\n{server.stdout.read()}")
         try:
-            if (workers == 1 or len(workers_of(server.pid)) == workers) and httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+            all_up = workers == 1 or len(workers_of(server.pid)) == workers
+            if all_up and httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                 time.sleep(1.0 if workers > 1 else 0.2)  # the last workers finish their start-up
                 return server
         except httpx.HTTPError:
@@ -119,6 +121,7 @@ class Recorder:
         self.sent = 0
         self.acknowledged: list[int] = []
         self.first_ok_after: dict[str, float] = {}
+        self.samples_503: list[dict] = []
 
     async def call(self, request) -> httpx.Response | None:
         t0 = time.perf_counter()
@@ -132,6 +135,9 @@ class Recorder:
         self.ms.append((time.perf_counter() - t0) * 1000)
         key = str(response.status_code)
         self.status[key] = self.status.get(key, 0) + 1
+        if response.status_code == 503 and len(self.samples_503) < 1:
+            self.samples_503.append({"detail": response.json().get("detail"),
+                                     "retry_after": response.headers.get("retry-after")})
         if response.status_code not in (200, 503) and len(self.errors) < 5:
             self.errors.append(f"{response.status_code} {response.request.url.path}: {response.text[:200]}")
         return response
@@ -199,15 +205,15 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
             time.sleep(args.db_down)
             pg.startup()
             events["db_up_at"] = time.monotonic()
-        elif fault == "slow_pool":  # the filler: one face every --slow-pool-interval seconds
-            while not stop.wait(args.slow_pool_interval):
-                fill_pool(network, url, 1)
-                events["faces_added"] = events.get("faces_added", 0) + 1
 
-    injector = threading.Thread(target=inject) if fault != "none" else None
-    if fault == "slow_pool":  # the filler runs all the time, not only from the middle
-        rec.first_ok_after["fault"] = time.monotonic()
+    injector = threading.Thread(target=inject) if fault in ("kill_worker", "restart_db") else None
+    filler = None
+    if fault == "slow_pool":  # a real generation worker, one face at a time, slower than the players
+        filler = facegan("pool", "fill", "--network", str(network), "--db", url, "--keep", "5", "--count", "1",
+                         "--batch", "1", "--interval", str(args.slow_pool_interval), "--device", "cpu")
     try:
+        warm = Recorder()  # not timed; its answers are checked with the others
+        asyncio.run(play(f"http://127.0.0.1:{port}", players, args.warmup, warm))
         if injector is not None:
             injector.start()
         elapsed = asyncio.run(play(f"http://127.0.0.1:{port}", players, seconds, rec))
@@ -215,6 +221,9 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
         stop.set()
         if injector is not None:
             injector.join(120)
+        if filler is not None:
+            filler.send_signal(signal.SIGINT)
+            filler.wait(30)
         alive_workers = len(workers_of(server.pid)) if workers > 1 else int(server.poll() is None)
         stop_server(server)
     ok = rec.status.get("200", 0)
@@ -223,9 +232,11 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
         "requests": sum(rec.status.values()), "ok_per_s": round(ok / elapsed, 1),
         "rounds_per_s": round(len(rec.acknowledged) / elapsed, 1),
         "p50_ms": percentile(rec.ms, 50), "p95_ms": percentile(rec.ms, 95), "p99_ms": percentile(rec.ms, 99),
-        "status": rec.status, "errors": sum(v for k, v in rec.status.items() if k not in ("200", "503")),
+        "status": rec.status, "status_warmup": warm.status,
+        "errors": sum(v for k, v in rec.status.items() if k not in ("200", "503")),
         "error_samples": rec.errors, "answers_sent": rec.sent, "workers_alive_at_end": alive_workers,
-        **check_database(url, rec.acknowledged),
+        **check_database(url, warm.acknowledged + rec.acknowledged),
+        "answers_acknowledged_timed": len(rec.acknowledged), "warmup_s": args.warmup,
     }
     if fault == "restart_db" and "db_up_at" in events and "after_fault" in rec.first_ok_after:
         result["recovered_s_after_db_up"] = round(max(0.0, rec.first_ok_after["after_fault"] - events["db_up_at"]), 2)
@@ -233,7 +244,15 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
     if fault == "kill_worker":
         result["killed_pid"] = events.get("killed_pid")
     if fault == "slow_pool":
-        result["faces_added_during_run"] = events.get("faces_added", 0)
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            total = conn.execute("SELECT COUNT(*) FROM pool_faces").fetchone()[0]
+        result["pool_faces_at_start"] = args.slow_pool_faces
+        result["faces_added_during_run"] = int(total) - args.slow_pool_faces
+        result["rounds_served_from_repeats"] = result["pool_repeats"]
+    if rec.samples_503:
+        result["sample_503"] = rec.samples_503[0]
     return result
 
 
@@ -247,8 +266,9 @@ def main() -> None:
     parser.add_argument("--fault-workers", type=int, default=2, help="Workers of the fault scenarios.")
     parser.add_argument("--pool-faces", type=int, default=3000)
     parser.add_argument("--slow-pool-faces", type=int, default=20)
-    parser.add_argument("--slow-pool-interval", type=float, default=1.0)
-    parser.add_argument("--db-down", type=float, default=2.0)
+    parser.add_argument("--slow-pool-interval", type=float, default=0.5)
+    parser.add_argument("--db-down", type=float, default=6.0)
+    parser.add_argument("--warmup", type=float, default=1.5, help="Seconds of untimed play before each run.")
     args = parser.parse_args()
     faults = [f for f in args.faults if f != "none"]
 
