@@ -3,6 +3,7 @@ bounded in time. Prints JSON.
 
     PYTHONPATH=src python benchmarks/web_scale.py                       # 1, 2, 4 workers + the faults
     PYTHONPATH=src python benchmarks/web_scale.py --workers 1 2 --seconds 5 --faults none
+    PYTHONPATH=src python benchmarks/web_scale.py --repeat 3 --seconds 8           # medians of 3
 
 It starts its own PostgreSQL (tests/pg_server.py: initdb into a temporary folder, run as the
 `postgres` OS user when we are root, fsync on), builds an untrained DCGAN at 32x32 and an archive of
@@ -81,6 +82,18 @@ def workers_of(pid: int) -> list[int]:
         if "multiprocessing" in cmdline and "resource_tracker" not in cmdline:
             found.append(int(child))
     return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (from /proc; 0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(network: Path, data: Path, url: str, port: int, workers: int) -> subprocess.Popen:
@@ -214,9 +227,13 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
     try:
         warm = Recorder()  # not timed; its answers are checked with the others
         asyncio.run(play(f"http://127.0.0.1:{port}", players, args.warmup, warm))
+        server_pids = [server.pid, *workers_of(server.pid)]
+        cpu0, client0, load0 = cpu_seconds(server_pids), time.process_time(), os.getloadavg()[0]
         if injector is not None:
             injector.start()
         elapsed = asyncio.run(play(f"http://127.0.0.1:{port}", players, seconds, rec))
+        server_cpu = cpu_seconds(server_pids) - cpu0
+        client_cpu = time.process_time() - client0
     finally:
         stop.set()
         if injector is not None:
@@ -237,6 +254,8 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
         "error_samples": rec.errors, "answers_sent": rec.sent, "workers_alive_at_end": alive_workers,
         **check_database(url, warm.acknowledged + rec.acknowledged),
         "answers_acknowledged_timed": len(rec.acknowledged), "warmup_s": args.warmup,
+        "server_cpu_per_s": round(server_cpu / elapsed, 2), "client_cpu_per_s": round(client_cpu / elapsed, 2),
+        "load_average_before": round(load0, 1),
     }
     if fault == "restart_db" and "db_up_at" in events and "after_fault" in rec.first_ok_after:
         result["recovered_s_after_db_up"] = round(max(0.0, rec.first_ok_after["after_fault"] - events["db_up_at"]), 2)
@@ -260,6 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--players", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1, help="Runs per worker count (alternating); medians.")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--faults", nargs="+", default=["kill_worker", "restart_db", "slow_pool"],
                         choices=["none", "kill_worker", "restart_db", "slow_pool"])
@@ -276,11 +296,18 @@ def main() -> None:
     network, data = build_inputs(root, "dcgan", 32)
     pg = PostgresServer.start(fsync=True)
     try:
-        runs = [scenario(pg, network, data, n, args.players, args.seconds, "none", args) for n in args.workers]
+        runs = [scenario(pg, network, data, n, args.players, args.seconds, "none", args)
+                for _ in range(args.repeat) for n in args.workers]   # alternating, so load drifts hit all
         runs += [scenario(pg, network, data, args.fault_workers, args.players, args.seconds, f, args) for f in faults]
     finally:
         pg.stop()
+    scaling = {}
+    for n in args.workers:
+        mine = [r for r in runs if r["workers"] == n and r["fault"] == "none"]
+        scaling[str(n)] = {key: float(np.median([r[key] for r in mine]))
+                           for key in ("ok_per_s", "rounds_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_per_s")}
     print(json.dumps({
+        "median_by_workers": scaling,
         "machine": {"cpus": os.cpu_count(), "note": "shared, loaded machine; client and server on the same cores"},
         "network": "untrained DCGAN 32x32 (tiny: the web path, not the generator, is measured)",
         "database": "PostgreSQL (fsync on), loopback",

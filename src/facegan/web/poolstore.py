@@ -60,7 +60,7 @@ class PoolStore:
         """(seed, psi, class, png, repeated) of the next face; None only when the pool is empty."""
         lock = " FOR UPDATE SKIP LOCKED" if self.storage.dialect == "postgresql" else ""
         key = (self.network, self.display_size)
-        with self.storage.write() as db:
+        with self.storage.write(durable=False) as db:  # at worst a crash lets a face be served once more
             row = db.execute(
                 "UPDATE pool_faces SET served = served + 1 WHERE served = 0 AND id = (SELECT id FROM pool_faces "
                 f"WHERE network = ? AND display_size = ? AND served = 0 ORDER BY id LIMIT 1{lock}) "

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 class DbImageStore:
     """The images of open rounds in `round_images`, by opaque id, bound to their player. A player keeps
-    the images of their newest `max_open_rounds` rounds (the same cap as one process enforces)."""
+    the images of their newest `max_open_rounds` rounds (the same cap as one process enforces).
+    Written with `durable=False`: a crash may lose the images of rounds in flight (the round cannot
+    then be shown, and the player starts another), never an answer."""
 
     def __init__(self, storage: Storage, max_open_rounds: int, sweep_every: int = 500):
         self.storage = storage
@@ -30,7 +32,7 @@ class DbImageStore:
         self.sweep_every = sweep_every
 
     def put(self, image_id: str, data: bytes, player: str, expires_at: float) -> None:
-        with self.storage.write() as db:
+        with self.storage.write(durable=False) as db:
             db.execute("INSERT INTO round_images (id, player, data, expires_at) VALUES (?, ?, ?, ?)",
                        (image_id, player, data, expires_at))
             db.execute("DELETE FROM round_images WHERE player = ? AND id NOT IN (SELECT id FROM round_images "
@@ -47,7 +49,7 @@ class DbImageStore:
     def drop(self, image_ids) -> None:
         ids = list(image_ids)
         if ids:
-            with self.storage.write() as db:
+            with self.storage.write(durable=False) as db:
                 db.execute(f"DELETE FROM round_images WHERE id IN ({', '.join('?' * len(ids))})", ids)
 
     def __len__(self) -> int:
@@ -57,8 +59,8 @@ class DbImageStore:
 class DbRateLimiter:
     """Token buckets (`ratelimit.RateLimiter`'s rule) in `rate_buckets`, so a limit holds across every
     worker. One statement per request: the bucket is refilled and a token taken only if there is one.
-    Bucket updates need not survive a crash, so on PostgreSQL they commit without waiting for the
-    disk. While the database cannot be reached the limiter lets requests through (they then fail
+    Bucket updates need not survive a crash, so they commit without waiting for the disk
+    (`durable=False`). While the database cannot be reached the limiter lets requests through (they then fail
     with 503 at the database anyway) rather than failing them with a different error."""
 
     def __init__(self, storage: Storage, kind: str, limit: Limit, clock=time.time, sweep_every: int = 1000):
@@ -75,9 +77,7 @@ class DbRateLimiter:
         refill = f"(CASE WHEN rate_buckets.tokens + (? - rate_buckets.updated_at) * {rate!r} > {burst!r} " \
                  f"THEN {burst!r} ELSE rate_buckets.tokens + (? - rate_buckets.updated_at) * {rate!r} END)"
         try:
-            with self.storage.write() as db:
-                if self.storage.dialect == "postgresql":
-                    db.execute("SET LOCAL synchronous_commit = off")
+            with self.storage.write(durable=False) as db:
                 allowed = db.execute(
                     "INSERT INTO rate_buckets (kind, key, tokens, updated_at) VALUES (?, ?, ?, ?) "
                     f"ON CONFLICT (kind, key) DO UPDATE SET tokens = {refill} - 1, updated_at = ? "

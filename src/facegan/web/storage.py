@@ -202,8 +202,10 @@ class Storage:
                 self._readers.append(conn)
         return conn
 
-    def write(self):
-        """A write transaction (context manager), committed durably when the block ends."""
+    def write(self, durable: bool = True):
+        """A write transaction (context manager), committed when the block ends. `durable=False` allows
+        a back-end to return before the commit is on disk (PostgreSQL; SQLite always waits), for state
+        whose loss in a crash is harmless (rate buckets, round images, pool bookkeeping)."""
         return self._write()
 
     def read(self):

@@ -171,6 +171,13 @@ class PostgresStorage(Storage):
         with self._connection() as conn, conn.transaction():
             yield _Connection(conn)
 
+    @contextlib.contextmanager
+    def write(self, durable: bool = True) -> Iterator[_Connection]:
+        with self._write() as db:
+            if not durable:
+                db.execute("SET LOCAL synchronous_commit = off")
+            yield db
+
     def _read(self) -> _Reader:
         return self._reader
 
