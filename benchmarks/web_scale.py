@@ -254,7 +254,9 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
         "error_samples": rec.errors, "answers_sent": rec.sent, "workers_alive_at_end": alive_workers,
         **check_database(url, warm.acknowledged + rec.acknowledged),
         "answers_acknowledged_timed": len(rec.acknowledged), "warmup_s": args.warmup,
-        "server_cpu_per_s": round(server_cpu / elapsed, 2), "client_cpu_per_s": round(client_cpu / elapsed, 2),
+        # (None when a worker was killed: its CPU time left with it)
+        "server_cpu_per_s": round(server_cpu / elapsed, 2) if fault != "kill_worker" else None,
+        "client_cpu_per_s": round(client_cpu / elapsed, 2),
         "load_average_before": round(load0, 1),
     }
     if fault == "restart_db" and "db_up_at" in events and "after_fault" in rec.first_ok_after:
@@ -272,6 +274,7 @@ def scenario(pg: PostgresServer, network: Path, data: Path, workers: int, player
         result["rounds_served_from_repeats"] = result["pool_repeats"]
     if rec.samples_503:
         result["sample_503"] = rec.samples_503[0]
+    print(json.dumps(result), file=sys.stderr, flush=True)   # progress; the summary goes to stdout
     return result
 
 

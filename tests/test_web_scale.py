@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -167,7 +168,8 @@ def test_pool_fill_command_adds_faces_the_game_serves(files, db_url):
     result = CliRunner().invoke(cli, ["pool", "fill", "--network", str(files["network"]), "--db", db_url,
                                       "--count", "5", "--display-size", "64"])
     assert result.exit_code == 0, result.output
-    assert "added 5 faces of net.safetensors at 32 px; the pool holds 5 unserved of 5" in result.output
+    assert re.search(r"added 5 faces of net\.safetensors at 32 px in [\d.]+ s \([\d.]+ faces/s\); "
+                     r"the pool holds 5 unserved of 5", result.output), result.output
     with worker(files, db_url) as web:
         assert web.post("/api/rounds").status_code == 200
         assert web.get("/api/info").json()["pool"]["ready"] == 4

@@ -48,9 +48,12 @@ def fill(network, db, count, keep, interval, psi, display_size, batch, device, p
     psi_range = (min(psi), max(psi))
     try:
         if keep is None:
+            start = time.perf_counter()
             done = fill_pool(store, renderer, count, psi_range, renderer.info.channels, batch)
+            seconds = time.perf_counter() - start
             counts = store.counts()
-            click.echo(f"added {done} faces of {network.name} at {size} px; the pool holds {counts.fresh} unserved "
+            click.echo(f"added {done} faces of {network.name} at {size} px in {seconds:.1f} s "
+                       f"({done / max(seconds, 1e-9):.1f} faces/s); the pool holds {counts.fresh} unserved "
                        f"of {counts.total}")
             return
         click.echo(f"keeping at least {keep} unserved faces of {network.name} at {size} px in the pool (Ctrl-C stops)")
