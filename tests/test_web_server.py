@@ -125,9 +125,10 @@ def test_two_workers_on_postgres_keep_serving_when_one_is_killed_and_lose_no_con
     assert fill.returncode == 0, fill.stdout + fill.stderr
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "facegan", "serve", "--network", str(network), "--data", str(data),
-                               "--db", url, "--port", str(port), "--workers", "2", "--log-level", "warning",
-                               "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "facegan", "serve", "--network", str(network), "--data", str(data), "--db", url,
+               "--port", str(port), "--workers", "2", "--log-level", "warning", "--rate-limit-scale", "0",
+               "--device", "cpu"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     confirmed: list[int] = []
 
     def workers() -> list[int]:
@@ -166,7 +167,7 @@ def test_two_workers_on_postgres_keep_serving_when_one_is_killed_and_lose_no_con
             os.kill(victim, signal.SIGKILL)
             before = len(confirmed)
             play(client, 10)                               # the other worker keeps serving meanwhile
-            assert len(confirmed) >= before + 8
+            assert len(confirmed) >= before + 9            # at most the one request on the killed worker lost
             assert client.get("/api/me").json()["answered"] == len(confirmed)
         deadline = time.monotonic() + 60                    # uvicorn's supervisor replaces the worker
         while victim in workers() or len(workers()) < 2:
