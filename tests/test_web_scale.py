@@ -54,10 +54,10 @@ def test_pool_serves_each_face_once_then_repeats_the_least_served(files, db_url)
     store = PoolStore(storage, files["network"].name, 32)
     assert (store.counts().fresh, store.counts().total) == (3, 3)
     taken = [store.take() for _ in range(3)]
-    assert len({t[0] for t in taken}) == 3 and not any(t[4] for t in taken)   # three different seeds, fresh
-    assert all(0.5 <= t[1] <= 1.0 and t[3][:8] == b"\x89PNG\r\n\x1a\n" for t in taken)
+    assert len({t.seed for t in taken}) == 3 and not any(t.repeated for t in taken)  # three different, fresh
+    assert all(0.5 <= t.psi <= 1.0 and t.png[:8] == b"\x89PNG\r\n\x1a\n" for t in taken)
     again = store.take()
-    assert again[4] and again[0] in {t[0] for t in taken}                      # drained: a repeat, said so
+    assert again.repeated and again.seed in {t.seed for t in taken}            # drained: a repeat, said so
     assert store.counts().fresh == 0
     assert PoolStore(storage, "another.safetensors", 32).take() is None      # faces of another network: none
     storage.close()
@@ -180,3 +180,22 @@ def test_a_database_url_of_another_kind_is_one_clear_error(files):
 
     with pytest.raises(ConfigError, match="unsupported database URL mysql://"):
         WebSettings(network=files["network"], data=files["data"], db="mysql://u@h/db")
+
+
+def test_random_faces_come_from_the_pool_at_cacheable_urls_that_name_nothing(files, db_url):
+    fill_pool(files, db_url, 3)
+    with worker(files, db_url) as web:
+        r = web.get("/api/faces/random", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["cache-control"] == "no-store"
+        url = r.headers["location"]
+        assert url.startswith("/faces/") and url.endswith(".png")
+        assert r.headers["x-seed"] not in url                      # a random id, not the seed
+        face = TestClient(web.app, base_url="http://127.0.0.1").get(url)   # anyone, no cookie
+        assert face.status_code == 200 and face.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert face.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "set-cookie" not in face.headers                   # a CDN may cache it
+        assert web.get("/faces/AAAAAAAAAAAAAAAAAAAAAA.png").status_code == 404
+        # a face shown by /random is taken from the pool: the game does not show it again while fresh ones last
+        seeds = {web.post("/api/answer", json={"round": web.post("/api/rounds").json()["round"], "choice": 0})
+                 .json()["fake"]["seed"] for _ in range(2)}
+        assert int(r.headers["x-seed"]) not in seeds

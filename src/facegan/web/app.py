@@ -106,6 +106,9 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(pages_router)
+    if settings.shared:  # /random from the shared pool, at URLs a CDN can cache
+        from facegan.web.faces import router as faces_router
+        app.include_router(faces_router)
     install_error_pages(app)
 
     @app.exception_handler(sqlite3.Error)

@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PoolFace:
+    seed: int
+    psi: float
+    class_idx: int | None
+    png: bytes
+    public_id: str    # Random; names the face under /faces/ (for /random), never in the game.
+    repeated: bool    # Served before: the pool was drained.
+
+
+@dataclass(frozen=True)
 class PoolCounts:
     fresh: int    # Never served.
     total: int
@@ -52,28 +62,35 @@ class PoolStore:
         now = time.time()
         with self.storage.write() as db:
             for seed, psi, class_idx, png in faces:
-                db.execute("INSERT INTO pool_faces (network, display_size, seed, psi, class_idx, png, created_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (self.network, self.display_size, seed, psi, class_idx, png, now))
+                db.execute("INSERT INTO pool_faces (network, display_size, seed, psi, class_idx, png, created_at, "
+                           "public_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (self.network, self.display_size, seed, psi, class_idx, png, now,
+                            secrets.token_urlsafe(16)))
 
-    def take(self) -> tuple[int, float, int | None, bytes, bool] | None:
-        """(seed, psi, class, png, repeated) of the next face; None only when the pool is empty."""
+    def take(self) -> PoolFace | None:
+        """The next face (marked served); None only when the pool is empty."""
         lock = " FOR UPDATE SKIP LOCKED" if self.storage.dialect == "postgresql" else ""
         key = (self.network, self.display_size)
         with self.storage.write(durable=False) as db:  # at worst a crash lets a face be served once more
             row = db.execute(
                 "UPDATE pool_faces SET served = served + 1 WHERE served = 0 AND id = (SELECT id FROM pool_faces "
                 f"WHERE network = ? AND display_size = ? AND served = 0 ORDER BY id LIMIT 1{lock}) "
-                "RETURNING seed, psi, class_idx, png", key).fetchone()
+                "RETURNING seed, psi, class_idx, png, public_id", key).fetchone()
             repeated = row is None
             if repeated:  # drained: repeat the least-served face rather than fail
                 row = db.execute(
                     "UPDATE pool_faces SET served = served + 1 WHERE id = (SELECT id FROM pool_faces "
                     "WHERE network = ? AND display_size = ? ORDER BY served, id LIMIT 1) "
-                    "RETURNING seed, psi, class_idx, png", key).fetchone()
+                    "RETURNING seed, psi, class_idx, png, public_id", key).fetchone()
         if row is None:
             return None
-        return int(row[0]), float(row[1]), None if row[2] is None else int(row[2]), bytes(row[3]), repeated
+        return PoolFace(int(row[0]), float(row[1]), None if row[2] is None else int(row[2]), bytes(row[3]),
+                        str(row[4]), repeated)
+
+    def png(self, public_id: str) -> bytes | None:
+        """A face's PNG by its public id (any network or size)."""
+        row = self.storage.read().execute("SELECT png FROM pool_faces WHERE public_id = ?", (public_id,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def counts(self) -> PoolCounts:
         row = self.storage.read().execute(
@@ -125,16 +142,15 @@ class SharedFakePool:
         pass
 
     def take(self, timeout: float = 0.0) -> Fake | None:
-        taken = self.store.take()
-        if taken is None:
+        face = self.store.take()
+        if face is None:
             return None
-        seed, psi, class_idx, png, repeated = taken
-        if repeated:
+        if face.repeated:
             with self._lock:
                 self.repeated += 1
             log.warning("face pool drained: repeating a face (run more `facegan pool fill`)")
-        pixels = np.asarray(Image.open(io.BytesIO(png)))
-        return Fake(seed, psi, class_idx, pixels if pixels.ndim == 3 else pixels[:, :, None])
+        pixels = np.asarray(Image.open(io.BytesIO(face.png)))
+        return Fake(face.seed, face.psi, face.class_idx, pixels if pixels.ndim == 3 else pixels[:, :, None])
 
     def _fresh_counts(self) -> PoolCounts:
         now = time.monotonic()

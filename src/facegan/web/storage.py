@@ -76,7 +76,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                class_idx    INTEGER,
                png          BLOB NOT NULL,
                created_at   REAL NOT NULL,
-               served       INTEGER NOT NULL DEFAULT 0)""",
+               served       INTEGER NOT NULL DEFAULT 0,
+               public_id    TEXT NOT NULL UNIQUE)""",
         "CREATE INDEX pool_faces_fresh ON pool_faces (network, display_size, served, id)",
         """CREATE TABLE rate_buckets (
                kind       TEXT NOT NULL,
