@@ -199,3 +199,20 @@ def test_random_faces_come_from_the_pool_at_cacheable_urls_that_name_nothing(fil
         seeds = {web.post("/api/answer", json={"round": web.post("/api/rounds").json()["round"], "choice": 0})
                  .json()["fake"]["seed"] for _ in range(2)}
         assert int(r.headers["x-seed"]) not in seeds
+
+
+def test_serve_with_workers_reports_bad_input_in_one_line_before_starting_them(files, tmp_path, capsys):
+    from facegan.cli import main
+    from pg_server import free_port
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    assert main(["serve", "--network", str(bad), "--data", str(files["data"]), "--workers", "2",
+                 "--db", str(tmp_path / "g.sqlite")]) != 0
+    unreachable = f"postgresql://nobody@127.0.0.1:{free_port()}/x"
+    assert main(["serve", "--network", str(files["network"]), "--data", str(files["data"]), "--workers", "2",
+                 "--db", unreachable]) != 0
+    assert main(["db", "export", "--db", unreachable]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("error:") == 3 and "cannot connect to PostgreSQL" in err

@@ -60,9 +60,15 @@ def run(settings: WebSettings, log_level: str = "info") -> None:
     """Serve `settings.workers` processes on settings.host:settings.port until stopped."""
     import uvicorn
 
+    import facegan
+    from facegan.data.archive import Archive
     from facegan.web.db import open_storage
 
-    open_storage(settings.db).close()  # create or migrate once, and fail here (one line) if unreachable
+    # Check the inputs once, here, so that a bad file or an unreachable database is one line of
+    # error rather than N workers failing to start; then create or migrate the database once.
+    facegan.load(settings.network, device="cpu")  # (dropped at once; each worker loads its own)
+    Archive(settings.data).close()
+    open_storage(settings.db).close()
     os.environ[ENV] = settings_to_json(settings)
     uvicorn.run("facegan.web.workers:app_from_env", factory=True, workers=settings.workers, host=settings.host,
                 port=settings.port, log_level=log_level, proxy_headers=False, server_header=False,

@@ -137,6 +137,11 @@ class PostgresStorage(Storage):
         self.path = redact(url)   # what messages name
         self.timeout = timeout
         self._closed = False
+        try:  # one direct attempt first: it fails at once, with the server's reason (refused, auth, no such db)
+            psycopg.connect(url, connect_timeout=max(1, round(timeout))).close()
+        except psycopg.Error as exc:
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+            raise StorageError(f"{self.path}: cannot connect to PostgreSQL: {reason}") from None
         self._pool = psycopg_pool.ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
             kwargs={"autocommit": True, "row_factory": _rows, "connect_timeout": max(1, round(timeout))},
