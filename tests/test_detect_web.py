@@ -137,7 +137,7 @@ def test_a_database_of_the_first_schema_gains_the_machine_columns(tmp_path):
                  "fake_seed, fake_psi, network) VALUES (x'00', 'p', 1, 2, 0, 'r', 1, 0.7, 'n')")
     conn.close()
     storage = Storage(path)
-    assert storage.schema_version == SCHEMA_VERSION == 2
+    assert storage.schema_version == SCHEMA_VERSION == 3
     old = storage.find_round(b"\x00")
     assert old.fake_seed == 1 and old.machine_p is None
     storage.close()

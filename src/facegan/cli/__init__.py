@@ -61,6 +61,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (
         "facegan.cli.serve", "serve",
         "Serve the Which Face Is Real game, lessons and explorer."),
+    "pool": ("facegan.cli.pool", "pool", "Fill the web app's shared pool of fakes (generation workers)."),
+    "db": ("facegan.cli.db", "db", "The web app's database (SQLite or PostgreSQL): migrate, export answers."),
 }
 
 

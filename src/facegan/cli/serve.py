@@ -9,7 +9,7 @@ import click
 
 from facegan.cli._common import aliased, device_option
 from facegan.cli._network import NETWORK_PATH
-from facegan.cli.types import PSI_MAX, PSI_MIN, Float, FloatList, Int, OutputFile
+from facegan.cli.types import PSI_MAX, PSI_MIN, Database, Float, FloatList, Int
 
 
 @click.command()
@@ -17,8 +17,11 @@ from facegan.cli.types import PSI_MAX, PSI_MIN, Float, FloatList, Int, OutputFil
               help="Generator: our .safetensors or an official NVIDIA pickle.")
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="Archive (zip or folder) of real photos.")
-@click.option("--db", default="game.sqlite", show_default=True, type=OutputFile((".sqlite", ".db", ".sqlite3")),
-              help="SQLite database of rounds and answers (created if missing).")
+@click.option("--db", default="game.sqlite", show_default=True, type=Database(),
+              help="SQLite file of rounds and answers (created if missing), or a postgresql://user@host/db URL.")
+@click.option("--workers", default=1, show_default=True, type=Int(1, 256),
+              help="Web worker processes. Above 1 (or on PostgreSQL) the game's state lives in the database "
+                   "and the fakes come from the shared pool (`facegan pool fill`).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback exposes the game to the network.")
 @click.option("--port", default=8000, show_default=True, type=Int(0, 65535),
@@ -45,12 +48,13 @@ from facegan.cli.types import PSI_MAX, PSI_MIN, Float, FloatList, Int, OutputFil
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn's log level.")
 def serve(network, data, db, host, port, pool_size, psi, random_psi, device, precision, display_size, round_ttl,
-          rate_limit_scale, allowed_hosts, detector, log_level):
+          rate_limit_scale, allowed_hosts, detector, log_level, workers):
     """Serve the Which Face Is Real game, the lesson, /random, the explorer and the statistics.
 
     \b
     Example:
     facegan serve --network ffhq.pkl --data ffhq.zip --trunc 0.5,1 --port 8000
+    facegan serve --network ffhq.pkl --data ffhq.zip --db postgresql://facegan@db/facegan --workers 4
     """
     import uvicorn
 
@@ -65,13 +69,21 @@ def serve(network, data, db, host, port, pool_size, psi, random_psi, device, pre
         network=network, data=data, db=db, host=host, port=port, device=device, precision=precision,
         pool_size=pool_size, psi_range=(min(psi), max(psi)), random_psi=random_psi, display_size=display_size,
         round_ttl_s=round_ttl, rate_limits=RateLimits().scaled(rate_limit_scale),
-        allowed_hosts=tuple(allowed_hosts) or None, detector=detector)
+        allowed_hosts=tuple(allowed_hosts) or None, detector=detector, workers=workers)
     sock = bind(host, port)  # before the banner and the model load: a taken port is one line, not a traceback
-    app = create_app(settings)
-    port = sock.getsockname()[1]
+    if workers > 1:  # N workers build their own app (facegan.web.workers), and uvicorn binds for them
+        sock.close()
+        app = None
+    else:
+        app = create_app(settings)
+        port = sock.getsockname()[1]
     if not is_loopback(host):
         click.secho(f"warning: listening on {host}: the game is reachable from other machines", fg="yellow", err=True)
     click.echo(f"Which Face Is Real on http://{'[' + host + ']' if ':' in host else host}:{port}/  (Ctrl-C stops)")
+    if app is None:
+        from facegan.web.workers import run
+
+        return run(settings, log_level)
     config = uvicorn.Config(app, log_level=log_level, proxy_headers=False, server_header=False, date_header=True,
                             timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])

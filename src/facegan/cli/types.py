@@ -244,6 +244,20 @@ class OutputFile(click.ParamType):
         return path
 
 
+class Database(OutputFile):
+    """The web app's database: a PostgreSQL URL as it is, or a SQLite file that can be written."""
+
+    name = "DB"
+
+    def __init__(self):
+        super().__init__((".sqlite", ".db", ".sqlite3"))
+
+    def convert(self, value, param, ctx):
+        if str(value).startswith(("postgresql://", "postgres://")):
+            return str(value)
+        return super().convert(value, param, ctx)
+
+
 def force_option(help_text: str):
     """--force, read by ArchiveDest; eager, so it is known before the destination is checked."""
     return click.option("--force", is_flag=True, is_eager=True, help=help_text)

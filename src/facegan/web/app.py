@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from facegan import __version__
 from facegan.data.archive import Archive
 from facegan.web.api import router as api_router
+from facegan.web.db import open_storage
 from facegan.web.detector import MachineJudge
 from facegan.web.game import Game
 from facegan.web.pages import error_response, install_error_pages
@@ -34,7 +35,7 @@ from facegan.web.render import Renderer
 from facegan.web.security import BodyLimit, HostCheck, SecurityHeaders
 from facegan.web.services import Services
 from facegan.web.settings import WebSettings
-from facegan.web.storage import Storage, StorageError
+from facegan.web.storage import StorageError
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -52,14 +53,20 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
                         preview_resolution=settings.preview_resolution, cache_bytes=settings.render_cache_bytes)
     display = min(renderer.info.resolution, settings.display_size)
     archive = Archive(settings.data)
-    storage = Storage(settings.db)
-    reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
-    pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
+    storage = open_storage(settings.db)
+    if settings.shared:  # many workers: rounds, images, limits and fakes live in the database
+        from facegan.web.shared import shared_parts
+        reals, pool, image_store, limiters = shared_parts(settings, storage, archive, renderer, display)
+    else:
+        reals = RealSampler(archive, display, renderer.info.channels, storage.real_names_shown)
+        pool = FakePool(renderer, settings.pool_size, settings.psi_range, display)
+        limits = settings.rate_limits
+        limiters = {name: RateLimiter(getattr(limits, name))
+                    for name in ("game", "render", "general", "new_players")} if limits.enabled else {}
     game = Game(storage, pool, reals, renderer.info, settings.round_ttl_s, settings.max_open_rounds,
                 settings.pool_wait_s, settings.image_store_bytes, judge)
-    limits = settings.rate_limits
-    limiters = {name: RateLimiter(getattr(limits, name)) for name in ("game", "render", "general", "new_players")} \
-        if limits.enabled else {}
+    if settings.shared:
+        game.images = image_store
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(version=__version__, network=renderer.info)
     services = Services(settings, renderer, pool, storage, game, templates, limiters)
@@ -86,6 +93,9 @@ def create_app(settings: WebSettings, generator=None) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(pages_router)
+    if settings.shared:  # /random from the shared pool, at URLs a CDN can cache
+        from facegan.web.faces import router as faces_router
+        app.include_router(faces_router)
     install_error_pages(app)
 
     @app.exception_handler(sqlite3.Error)

@@ -22,7 +22,7 @@ COOKIE = "facegan_player"
 MAX_AGE = 365 * 86400
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 # Paths that need no player: the app's own static files and the machine-facing endpoints.
-ANONYMOUS_PREFIXES = ("/static/", "/healthz", "/openapi.json")
+ANONYMOUS_PREFIXES = ("/static/", "/healthz", "/openapi.json", "/faces/")
 
 
 class PlayerIds:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facegan.errors import ConfigError
+from facegan.web.db import is_postgres, normalise
 from facegan.web.ratelimit import RateLimits
 
 PRECISIONS = ("fp32", "bf16")
@@ -26,7 +27,8 @@ def is_loopback(host: str) -> bool:
 class WebSettings:
     network: Path                              # Generator file (.safetensors or an official pickle).
     data: Path                                 # Archive (zip or folder) of real photos.
-    db: Path = Path("game.sqlite")             # SQLite database of rounds and answers (created if missing).
+    db: Path | str = Path("game.sqlite")       # SQLite file of rounds and answers (created if missing),
+                                               # or a postgresql:// URL (facegan.web.db).
     host: str = "127.0.0.1"                    # Address to bind; loopback unless asked otherwise.
     port: int = 8000                           # TCP port.
     device: str = "auto"                       # auto, cpu, cuda, cuda:1, mps.
@@ -47,11 +49,16 @@ class WebSettings:
                                                # loopback (defeats DNS rebinding), any otherwise.
     cookie_secure: bool = False                # Mark the player cookie Secure (when served behind HTTPS).
     detector: Path | None = None               # A detector file: the machine guesses each round too.
+    workers: int = 1                           # Web worker processes (`facegan serve --workers`).
+    shared_state: bool | None = None           # Keep round images, rate limits and the fakes in the database
+                                               # (facegan.web.shared); None: when workers > 1 or on PostgreSQL.
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "network", Path(self.network))
         object.__setattr__(self, "data", Path(self.data))
-        object.__setattr__(self, "db", Path(self.db))
+        object.__setattr__(self, "db", normalise(self.db))
+        if int(self.workers) < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if self.detector is not None:
             object.__setattr__(self, "detector", Path(self.detector))
         lo, hi = (float(v) for v in self.psi_range)
@@ -74,6 +81,13 @@ class WebSettings:
             raise ConfigError("round ttl must be > 0 and pool wait >= 0 seconds")
         if self.allowed_hosts is not None:
             object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state of the game lives in the database, for many workers."""
+        if self.shared_state is not None:
+            return self.shared_state
+        return self.workers > 1 or is_postgres(self.db)
 
     @property
     def hosts_accepted(self) -> tuple[str, ...]:

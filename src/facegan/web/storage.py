@@ -59,7 +59,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX answers_by_player ON answers (player, round_id)",
         "CREATE INDEX answers_by_time ON answers (answered_at)",
     ),
-    # 2: the machine's guess (facegan.web.detector).
+    # 2: state shared by many worker processes (facegan.web.shared): the round images, the pool of
+    # pre-generated fakes (facegan.web.poolstore), and the rate limits' token buckets.
+    (
+        """CREATE TABLE round_images (
+               id         TEXT PRIMARY KEY,
+               player     TEXT NOT NULL,
+               data       BLOB NOT NULL,
+               expires_at REAL NOT NULL)""",
+        "CREATE INDEX round_images_by_player ON round_images (player, expires_at)",
+        "CREATE INDEX round_images_by_expiry ON round_images (expires_at)",
+        """CREATE TABLE pool_faces (
+               id           INTEGER PRIMARY KEY,
+               network      TEXT NOT NULL,
+               display_size INTEGER NOT NULL,
+               seed         INTEGER NOT NULL,
+               psi          REAL NOT NULL,
+               class_idx    INTEGER,
+               png          BLOB NOT NULL,
+               created_at   REAL NOT NULL,
+               served       INTEGER NOT NULL DEFAULT 0,
+               public_id    TEXT NOT NULL UNIQUE)""",
+        "CREATE INDEX pool_faces_fresh ON pool_faces (network, display_size, served, id)",
+        """CREATE TABLE rate_buckets (
+               kind       TEXT NOT NULL,
+               key        TEXT NOT NULL,
+               tokens     REAL NOT NULL,
+               updated_at REAL NOT NULL,
+               PRIMARY KEY (kind, key))""",
+        "CREATE INDEX rate_buckets_by_time ON rate_buckets (updated_at)",
+    ),
+    # 3: the machine's guess (facegan.web.detector).
     (
         "ALTER TABLE rounds ADD COLUMN machine_p0 REAL",
         "ALTER TABLE rounds ADD COLUMN machine_p1 REAL",
@@ -137,7 +167,13 @@ class PlayerScore:
 
 
 class Storage:
-    """The database of one app: a writer connection behind a lock, one reader per thread."""
+    """The database of one app: a writer connection behind a lock, one reader per thread.
+
+    The SQL here is the one dialect both back-ends run: PostgreSQL (facegan.web.db.postgres)
+    translates it mechanically, so a query added here works on both."""
+
+    dialect = "sqlite"
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -181,6 +217,16 @@ class Storage:
                 self._readers.append(conn)
         return conn
 
+    def write(self, durable: bool = True):
+        """A write transaction (context manager), committed when the block ends. `durable=False` allows
+        a back-end to return before the commit is on disk (PostgreSQL; SQLite always waits), for state
+        whose loss in a crash is harmless (rate buckets, round images, pool bookkeeping)."""
+        return self._write()
+
+    def read(self):
+        """A connection (or connection-like object) for one read statement at a time."""
+        return self._read()
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -198,13 +244,10 @@ class Storage:
     # -- meta -----------------------------------------------------------------------------
     def secret(self) -> bytes:
         """The app's secret (signs player cookies), created on first use and kept across restarts."""
-        with self._write() as db:
+        with self._write() as db:  # race-free across processes: the first insert wins, the others read it
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?)", (secrets.token_hex(32),))
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (str(time.time()),))
             row = db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
-            if row is None:
-                value = secrets.token_hex(32)
-                db.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (value,))
-                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (str(time.time()),))
-                return bytes.fromhex(value)
         return bytes.fromhex(row["value"])
 
     # -- rounds and answers (the write path) ----------------------------------------------
@@ -217,10 +260,10 @@ class Storage:
             cur = db.execute(
                 "INSERT INTO rounds (token_hash, player, issued_at, expires_at, real_position, real_name, "
                 "fake_seed, fake_psi, fake_class, network, machine_p0, machine_p1, detector) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (token_hash, player, issued_at, expires_at, real_position, real_name, fake_seed, fake_psi,
                  fake_class, network, p0, p1, detector))
-            return int(cur.lastrowid)
+            return int(cur.fetchone()[0])
 
     def find_round(self, token_hash: bytes) -> RoundRecord | None:
         row = self._read().execute(
@@ -240,7 +283,7 @@ class Storage:
             with self._write() as db:
                 db.execute("INSERT INTO answers (round_id, player, answered_at, choice, correct, time_ms) "
                            "VALUES (?, ?, ?, ?, ?, ?)", (round_id, player, answered_at, choice, int(correct), time_ms))
-        except sqlite3.IntegrityError:
+        except self.integrity_errors:
             return False
         return True
 
@@ -267,8 +310,8 @@ class Storage:
         # Runs of correct answers are the groups of equal "wrong answers so far".
         best = db.execute(
             "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM (SELECT correct, "
-            "SUM(1 - correct) OVER (ORDER BY round_id) AS wrong_so_far FROM answers WHERE player = ?) "
-            "WHERE correct = 1 GROUP BY wrong_so_far)", (player,)).fetchone()[0]
+            "SUM(1 - correct) OVER (ORDER BY round_id) AS wrong_so_far FROM answers WHERE player = ?) AS marked "
+            "WHERE correct = 1 GROUP BY wrong_so_far) AS runs", (player,)).fetchone()[0]
         return PlayerScore(int(answered), int(correct), int(streak), int(best))
 
     # -- statistics -----------------------------------------------------------------------
