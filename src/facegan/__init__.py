@@ -14,12 +14,14 @@ __all__ = ["__version__", "load", "FaceganError"]
 from facegan.errors import FaceganError
 
 
-def load(path, *, device="cpu", which="G_ema"):
+def load(path, *, device="cpu", which="G_ema", requires_grad=False):
     """Load a ready generator from our `.safetensors` files or any supported official file.
 
     `which` picks the network inside a file that holds several (`G_ema`, `G` or `D`); when the file
-    holds no `G_ema`, `G` is returned.
+    holds no `G_ema`, `G` is returned. The network comes in eval mode with its weights frozen, as
+    generation, metrics and projection want it (inputs such as z still get gradients);
+    `requires_grad=True` lets gradients reach the weights too (fine-tuning, weight analysis).
     """
     from facegan.interop import load_network
 
-    return load_network(path, device=device, which=which)
+    return load_network(path, device=device, which=which, requires_grad=requires_grad)
