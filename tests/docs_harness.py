@@ -65,13 +65,14 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "--cfg tiny", "sh", "the official presets build networks of millions of parameters; `tiny` is "
                  "the same architecture, small"),
     Substitution(r'cfg="paper256"', 'cfg="tiny"', "python", "as above"),
-    Substitution(r"--kimg \S+", "--kimg 0.016", "sh", "one step of a tiny run"),
+    Substitution(r"^(facegan train (?=.*--resume runs/)(?!.*--kimg).*)$", r"\1 --kimg 0.032", "sh",
+                 "resuming a one-step run: one step more"),
     Substitution(r"^(facegan train (?!.*--kimg)(?!.*(?:-n|--dry-run)\b).*)$", r"\1 --kimg 0.016", "sh",
                  "a run without --kimg would train for the preset's length"),
     Substitution(r'resolve_options\("faces\.zip",', 'resolve_options("faces.zip", kimg=0.016,', "python",
                  "as above"),
-    Substitution(r"runs/\d{5}-faces-stylegan2-paper256", "runs/00000-faces-stylegan2-paper256", "sh",
-                 "the fixture run (trained once per session) stands for any run directory of the docs"),
+    Substitution(r"runs/\d{5}-faces-stylegan2-paper256", "runs/00000-faces-stylegan2-tiny", "sh",
+                 "a run directory of the docs is the run the page's first `facegan train` made (cfg tiny)"),
     Substitution(r"--resolution \d+x\d+", "--resolution 32x24", "sh", "tiny archives"),
     Substitution(r"--resolution \d+\b", "--resolution 32", "sh", "tiny archives"),
     Substitution(r"resolution=256, transform", "resolution=32, transform", "python", "tiny archives"),
@@ -121,8 +122,6 @@ FIXTURE_NAMES: dict[str, str] = {
     "stylegan2-ffhq-config-f.pkl": "sg2-tf.pkl", "karras2019stylegan-ffhq-1024x1024.pkl": "v1-tf.pkl",
     "ffhq.pkl": "sg2-ada.pkl", "network-snapshot-000400.pkl": "sg2-ada.pkl",
     "network-snapshot-025000.pkl": "sg2-ada.pkl", "net.pkl": "sg2-ada.pkl", "cifar10.pkl": "sg2-ada-cond.pkl",
-    # a finished run (trained once per session, `tiny`, 16 images)
-    "runs/00000-faces-stylegan2-paper256": "run",
     # photos and dataset sources
     "me.jpg": "me.jpg", "photos": "photos", "home/photos": "photos", "home/celeba": "celeba",
     "home/ffhq/images1024x1024": "ffhq-images", "home/lsun/bedroom_train_lmdb": "bedroom_train_lmdb",
@@ -137,7 +136,7 @@ def build_fixtures(root: Path) -> Path:
 
     from facegan.data.sources import lfw_subset
     from facegan.networks import StyleGAN2Config, build_discriminator, build_generator, save_networks
-    from facegan.training import resolve_options, train
+    from facegan.training import resolve_options
 
     root.mkdir(parents=True, exist_ok=True)
     faces = lfw_subset()  # 100 uint8 25x25 grayscale faces
@@ -183,11 +182,6 @@ def build_fixtures(root: Path) -> Path:
         nets = {"G": build_generator(c), "D": build_discriminator(c), "G_ema": build_generator(c)}
         write_snapshot(root / name, nets, sg2_init_kwargs(c), EVIL_SRC)
 
-    # A finished run: the docs' `runs/0000N-faces-stylegan2-paper256`.
-    result = train(resolve_options(str(root / "lfw16.zip"), arch="stylegan2", cfg="tiny", kimg=0.016, workers=0,
-                                   outdir=str(root / "runs")), progress=False)
-    shutil.move(str(result.run_dir), root / "run")
-    shutil.rmtree(root / "runs")
     return root
 
 
@@ -274,7 +268,11 @@ def shell_commands(source: str, language: str) -> list[Command]:
         reason = mark.group("reason").strip() if mark else None
         if mark:
             text = text[:mark.start()]
-        commands.append(Command(first, " ".join(text.split()), reason))
+        try:  # comments dropped, so substitutions see the command alone
+            text = shlex.join(shlex.split(text, comments=True))
+        except ValueError:
+            raise ValueError(f"line {i + 1} of a shell block does not parse: {text}") from None
+        commands.append(Command(first, text, reason))
     return commands
 
 

@@ -26,7 +26,6 @@ import pytest
 
 from docs_harness import (
     ROOT,
-    SHELL_LANGS,
     SUBSTITUTIONS,
     Skipped,
     block_skip_reason,
@@ -42,7 +41,9 @@ from docs_harness import (
 )
 
 PAGES = doc_files()
-BLOCKS = [(page, i, ex.line) for page in PAGES for i, ex in enumerate(examples(page))]
+BLOCKS = [(page, i, ex) for page in PAGES for i, ex in enumerate(examples(page))]
+# Blocks that train, serve or project take more than a few seconds: `slow`, like the suite's other long tests.
+SLOW = re.compile(r"\bfacegan (?:train|serve|project)\b|\b(?:train|project)\(")
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +97,9 @@ def in_scratch(monkeypatch):
     return enter
 
 
-@pytest.mark.parametrize(("page", "index"), [(p, i) for p, i, _ in BLOCKS],
-                         ids=[f"{relpath(p)}:{line}" for p, _, line in BLOCKS])
+@pytest.mark.parametrize(("page", "index"), [
+    pytest.param(p, i, id=f"{relpath(p)}:{ex.line}", marks=[pytest.mark.slow] if SLOW.search(str(ex.parsed)) else [])
+    for p, i, ex in BLOCKS])
 def test_documented_example_runs(page, index, docs_fixtures, tmp_path_factory, in_scratch):
     key = relpath(page)
     if key not in _runs:
@@ -118,18 +120,19 @@ def fenced_blocks(text: str):
         yield text.count("\n", 0, m.start()) + 1, m.group("lang").strip(), m.group("body")
 
 
-COMMAND = re.compile(r"^\s*(?:\$ )?(?:facegan|python|PYTHONPATH=\S* python|make|torchrun|curl)\b")
+COMMAND = re.compile(r"^(?:\$ )?(?:facegan|python|PYTHONPATH=\S* python|make|torchrun|curl)\b")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[relpath(p) for p in PAGES])
 def test_every_shell_command_sits_in_a_block_the_harness_reads(page):
-    """Commands in unlabelled or indented code blocks would escape the harness: label them `sh`."""
+    """Commands in unlabelled or indented code blocks would escape the harness: label them `sh`. (A block
+    labelled `text` shows text on purpose; an indented line inside an unlabelled block is a diagram.)"""
     text = page.read_text()
     stray = []
     fenced = set()
     for line, lang, body in fenced_blocks(text):
         fenced.update(range(line, line + body.count("\n") + 2))
-        if lang not in ("python", *SHELL_LANGS) and any(COMMAND.match(ln) for ln in body.split("\n")):
+        if not lang and any(COMMAND.match(ln) for ln in body.split("\n")):
             stray.append(f"line {line}: a ```{lang} block holds a command")
     previous_blank = True
     for n, ln in enumerate(text.split("\n"), 1):
@@ -179,3 +182,45 @@ def test_the_substitution_table_is_documented():
     page = (ROOT / "docs" / "contributing.md").read_text()
     missing = [s.pattern for s in SUBSTITUTIONS if f"`{s.pattern}`" not in page.replace("\\|", "|")]
     assert not missing, f"docs/contributing.md does not list these substitutions: {missing}"
+
+
+# -- the harness itself: a block that stops working does fail ------------------------------------------------------
+
+def test_shell_blocks_split_into_commands_with_continuations_prompts_and_line_marks():
+    sh = ("facegan generate --network a.pkl \\\n    --seeds 0-3   # four faces\n\n"
+          "# a comment\nmake demo  # illustrative: slow\n")
+    assert [(c.line, c.text, c.illustrative) for c in shell_commands(sh, "sh")] == [
+        (0, "facegan generate --network a.pkl --seeds 0-3", None), (4, "make demo", "slow")]
+    console = "$ facegan dataset info faces.zip\nfaces.zip: 64 images\n"
+    assert [c.text for c in shell_commands(console, "console")] == ["facegan dataset info faces.zip"]
+
+
+def test_a_broken_example_fails_and_a_marked_one_is_skipped(tmp_path, monkeypatch):
+    from docs_harness import CommandFailed
+
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nx = 1\n```\n\n```python\nassert x == 2\n```\n\n"
+        "```sh\nfacegan dataset info missing.zip\n```\n\n```sh\nmake demo\n```\n\n"
+        '<!-- docs-test: skip reason="needs a GPU" -->\n*Illustrative, not run by the tests: needs a GPU*\n\n'
+        "```sh\ntorchrun -m facegan train\n```\n")
+    monkeypatch.chdir(tmp_path)
+    first, wrong, missing, unrunnable, marked = parse(page)
+    first.namespace["__workdir__"] = str(tmp_path)
+    first.evaluate()
+    with pytest.raises(AssertionError):
+        wrong.evaluate()
+    with pytest.raises(CommandFailed, match="exited with"):
+        missing.evaluate()
+    with pytest.raises(CommandFailed, match="no runner for `make`"):
+        unrunnable.evaluate()
+    with pytest.raises(Skipped, match="needs a GPU"):
+        marked.evaluate()
+
+
+def test_a_marker_without_its_visible_note_is_refused(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text('<!-- docs-test: skip reason="needs a GPU" -->\n\n```sh\ntorchrun x\n```\n')
+    document = parse(page)
+    with pytest.raises(ValueError, match="visible line"):
+        block_skip_reason(document, next(iter(document)).start)
