@@ -97,6 +97,14 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
 )
 
 
+# Documented commands that are known to fail today, each with its issue: they must still fail (strict), so
+# the entry is deleted in the same change that fixes them. Keyed by page and the command's start.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("docs/training.md", "facegan train --data faces.zip --resume runs/"):
+        "issue 21: --resume from the command line refuses the default --outdir",
+}
+
+
 def substitute(line: str, scope: str, used: set[int] | None = None) -> str:
     for i, sub in enumerate(SUBSTITUTIONS):
         if sub.scope not in (scope, "both"):
@@ -122,6 +130,8 @@ FIXTURE_NAMES: dict[str, str] = {
     "stylegan2-ffhq-config-f.pkl": "sg2-tf.pkl", "karras2019stylegan-ffhq-1024x1024.pkl": "v1-tf.pkl",
     "ffhq.pkl": "sg2-ada.pkl", "network-snapshot-000400.pkl": "sg2-ada.pkl",
     "network-snapshot-025000.pkl": "sg2-ada.pkl", "net.pkl": "sg2-ada.pkl", "cifar10.pkl": "sg2-ada-cond.pkl",
+    # a projection's result for ffhq.pkl (generation.md renders it before its projection section)
+    "proj/projected_w.npz": "projected_w.npz",
     # photos and dataset sources
     "me.jpg": "me.jpg", "photos": "photos", "home/photos": "photos", "home/celeba": "celeba",
     "home/ffhq/images1024x1024": "ffhq-images", "home/lsun/bedroom_train_lmdb": "bedroom_train_lmdb",
@@ -169,6 +179,8 @@ def build_fixtures(root: Path) -> Path:
     cfg = opts.network_config
     G = build_generator(cfg)
     save_networks(root / "tiny-sg2.safetensors", {"G": G, "D": build_discriminator(cfg), "G_ema": G}, cfg)
+
+    np.savez(root / "projected_w.npz", w=np.random.RandomState(0).randn(1, 8, 16).astype(np.float32))
 
     # Official formats.
     from interop_fixtures import write_snapshot
@@ -390,14 +402,22 @@ def evaluate_shell(example: Example) -> None:
     workdir = Path(example.namespace["__workdir__"])
     language = example.region.lexemes.get("arguments") or "sh"
     ran = []
+    page = relpath(example.path)
     for command in shell_commands(str(example.parsed), language):
         if command.illustrative:
             continue
+        line = example.line + example.parsed.line_offset + command.line + 1
+        known = next((why for (p, start), why in KNOWN_FAILURES.items()
+                      if p == page and command.text.startswith(start)), None)
         try:
             run_command(command.text, workdir, used)
         except CommandFailed as exc:
-            line = example.line + example.parsed.line_offset + command.line + 1
+            if known:
+                continue
             raise CommandFailed(f"{example.path}:{line}: {exc}") from None
+        if known:
+            raise CommandFailed(f"{example.path}:{line}: `{command.text}` works now ({known} is fixed): delete its "
+                                f"entry from KNOWN_FAILURES in tests/docs_harness.py")
         ran.append(command.text)
     if not ran:
         raise Skipped("every command of this block is marked illustrative")
@@ -417,4 +437,5 @@ def examples(path: Path) -> list[Example]:
 
 
 def relpath(path: Path | str) -> str:
-    return Path(path).resolve().relative_to(ROOT).as_posix()
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
