@@ -165,3 +165,18 @@ def test_links_to_other_pages_and_their_sections_resolve(path):
             if frag not in headings:
                 broken.append(f"{target}#{frag} (no such section)")
     assert not broken, f"{relpath(path)}: {broken}"
+
+
+# A speed-up quoted with benchmarks.md as its source is the figure benchmarks.md gives.
+@pytest.mark.parametrize("path", [p for p in doc_files() if p.name != "benchmarks.md"],
+                         ids=[relpath(p) for p in doc_files() if p.name != "benchmarks.md"])
+def test_ratios_cited_from_benchmarks_are_the_ones_it_measured(path):
+    bench = page("benchmarks.md")
+    wrong = []
+    for paragraph in re.split(r"\n\s*\n", path.read_text()):
+        if "benchmarks.md" not in paragraph:
+            continue
+        for ratio in re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)×", paragraph):
+            if not re.search(rf"(?<![\w.]){re.escape(ratio)}(?:–[\d.]+)?×", bench):
+                wrong.append(f"{ratio}×")
+    assert not wrong, f"{relpath(path)} quotes {wrong} from benchmarks.md, which does not give them"
