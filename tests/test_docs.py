@@ -14,8 +14,8 @@ renderers show, reads set-up hidden in HTML comments (`<!-- invisible-code-block
 points tracebacks at the Markdown line. It is pure Python, has no dependencies, and is maintained
 (releases every few months since 2011).
 
-Cost (2-core CPU, shared): `pytest tests/test_docs.py` takes about SECONDS s (fixtures 5 s, the
-rest the examples; the three `facegan serve` servers and the training runs are most of it).
+Cost: measured in docs/benchmarks.md ("The docs tests"). The blocks that train, serve or project are
+marked `slow` (`make test-fast` leaves them out); the fixtures are built once per session.
 """
 
 from __future__ import annotations

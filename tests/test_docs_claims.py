@@ -136,11 +136,16 @@ def test_fakes_grids_are_named_by_whole_kimg_so_close_snapshots_share_a_file(tmp
 # in tests/test_data_dataset.py)
 def test_the_loader_docs_promise_zero_width_labels_for_unlabelled_archives(tmp_path):
     from facegan.data import ImageDataset
+    from facegan.errors import ConfigError
+    from facegan.training import resolve_options
 
-    ds = ImageDataset(lfw_archive(tmp_path / "u.zip", resolution=16, count=2), use_labels=True)
-    assert ds[0][1].shape == (0,)
+    data = lfw_archive(tmp_path / "u.zip", resolution=16, count=2)
+    assert ImageDataset(data, use_labels=True)[0][1].shape == (0,)
+    with pytest.raises(ConfigError, match="--cond needs labels"):
+        resolve_options(str(data), cfg="tiny", cond=True)
     text = page("datasets.md")
     assert "(size 0 if the archive has none)" in text and "serves zero-width labels" in text
+    assert "`facegan train\n--cond` refuses such an archive" in text
 
 
 # Links between pages resolve, anchors included (a number quoted elsewhere is a link to its one source).
