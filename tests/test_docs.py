@@ -46,6 +46,10 @@ BLOCKS = [(page, i, ex) for page in PAGES for i, ex in enumerate(examples(page))
 SLOW = re.compile(r"\bfacegan (?:train|serve|project)\b|\b(?:train|project)\(")
 
 
+def is_slow(example) -> bool:
+    return bool(SLOW.search(str(example.parsed)))
+
+
 @pytest.fixture(scope="session")
 def docs_fixtures(tmp_path_factory):
     return build_fixtures(tmp_path_factory.mktemp("docs-fixtures"))
@@ -63,8 +67,11 @@ class PageRun:
         self.document.namespace["__workdir__"] = str(workdir)
 
     def run(self, index: int) -> None:
-        for earlier in range(index):  # a block may use what the blocks above it made, also under -k
-            if earlier not in self.outcomes:
+        # A block may use what the blocks above it made, also under -k; a quick block never waits for a
+        # slow one (under -m "not slow" it must not need it: make it a fixture instead).
+        quick = not is_slow(self.examples[index])
+        for earlier in range(index):
+            if earlier not in self.outcomes and not (quick and is_slow(self.examples[earlier])):
                 self._evaluate(earlier)
         self._evaluate(index)
         outcome = self.outcomes[index]
@@ -98,7 +105,7 @@ def in_scratch(monkeypatch):
 
 
 @pytest.mark.parametrize(("page", "index"), [
-    pytest.param(p, i, id=f"{relpath(p)}:{ex.line}", marks=[pytest.mark.slow] if SLOW.search(str(ex.parsed)) else [])
+    pytest.param(p, i, id=f"{relpath(p)}:{ex.line}", marks=[pytest.mark.slow] if is_slow(ex) else [])
     for p, i, ex in BLOCKS])
 def test_documented_example_runs(page, index, docs_fixtures, tmp_path_factory, in_scratch):
     key = relpath(page)
