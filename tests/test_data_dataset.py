@@ -63,11 +63,16 @@ def test_class_labels_become_one_hot(archive):
     assert ds.get_label(0).dtype == np.float32
 
 
-def test_use_labels_without_labels_is_an_error(tmp_path):
+def test_use_labels_without_labels_gives_zero_width_labels_as_the_official_loader(tmp_path):
+    """stylegan2-ada-pytorch's ImageDataset serves [N, 0] labels when dataset.json has none; so do we
+    (docs/datasets.md, "The loader"). Conditioning on such an archive is refused by training instead."""
     with ArchiveWriter(tmp_path / "u.zip") as w:
         w.add(np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(DatasetError, match="no label"):
-        ImageDataset(tmp_path / "u.zip", use_labels=True)
+        w.add(np.zeros((8, 8, 3), np.uint8))
+    ds = ImageDataset(tmp_path / "u.zip", use_labels=True, xflip=True)
+    assert not ds.has_labels and ds.label_dim == 0 and ds.label_shape == [0]
+    img, label = ds[3]
+    assert img.shape == (3, 8, 8) and label.shape == (0,) and label.dtype == np.float32
 
 
 def test_max_size_takes_a_seeded_subset(archive):

@@ -152,7 +152,7 @@ def test_projected_w_files_generate_their_images(sg2, tmp_path):
     np.savez(tmp_path / "bad.npz", w=np.zeros((1, 3, 7)))
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
     np.savez(tmp_path / "other.npz", v=ws)
-    for name, message in [("bad.npz", "needs"), ("corrupt.npz", "not a projected-w"), ("other.npz", "'w'")]:
+    for name, message in [("bad.npz", "needs"), ("corrupt.npz", "not a latents .npz"), ("other.npz", "'w'")]:
         with pytest.raises(ConfigError, match=message):
             generate_images(G, projected_w=tmp_path / name)
 
@@ -188,7 +188,10 @@ def test_style_mixing_matrix_layout(sg2):
     layers = group_layers("coarse", G.num_ws)
     mixed = ws[:1].clone()
     mixed[:, layers] = ws[1:, layers]
-    np.testing.assert_array_equal(fig.cells["11-21"], to_uint8(G.synthesis(mixed))[0])
+    # The figure draws its cells in one batch; batch size may change a float sum's order, so a pixel
+    # may round to the next grey level.
+    cell, direct = fig.cells["11-21"].astype(int), to_uint8(G.synthesis(mixed))[0].astype(int)
+    assert np.abs(cell - direct).max() <= 1 and (cell != direct).mean() < 0.01
 
 
 def test_style_mixing_keeps_the_coarse_structure_of_the_column_source(sg2):

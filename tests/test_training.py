@@ -190,8 +190,13 @@ def test_two_processes_train_like_one(faces, tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     (run1,), (run2,) = list((tmp_path / "one").iterdir()), list((tmp_path / "two").iterdir())
     a, b = weights(run1), weights(run2)
+    # The all-reduce sums in another order, and Adam turns a rounding difference in a near-zero
+    # gradient into up to one step (lr) of a weight: a few elements may differ by that much. A real
+    # fault (a gradient not averaged, a batch split wrongly) moves most elements by a step or more.
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=2.5e-3, msg=k)
+    diff = torch.cat([(a[k].float() - b[k].float()).abs().flatten() for k in a])
+    assert diff.mean() < 2e-5, f"mean |one - two| = {diff.mean():.2e}"
 
 
 # -- robustness ----------------------------------------------------------------------------------

@@ -117,9 +117,11 @@ def load_any(path: str | os.PathLike, names: Collection[str] = NETWORK_NAMES) ->
     return load_official(path, names)
 
 
-def load_network(path: str | os.PathLike, device: torch.device | str = "cpu", which: str = "G_ema") -> nn.Module:
-    """One ready network (G_ema by default, falling back to G; or 'G' / 'D') from any supported file."""
+def load_network(path: str | os.PathLike, device: torch.device | str = "cpu", which: str = "G_ema",
+                 requires_grad: bool = False) -> nn.Module:
+    """One ready network (G_ema by default, falling back to G; or 'G' / 'D') from any supported file,
+    in eval mode; its weights are frozen unless `requires_grad`."""
     if which not in NETWORK_NAMES:
         raise ConfigError(f"which must be G_ema, G or D, got {which!r}")
     net = load_any(path, names=(which,)).pick(which)
-    return net.to(device).eval().requires_grad_(False)
+    return net.to(device).eval().requires_grad_(requires_grad)
