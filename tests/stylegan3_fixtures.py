@@ -22,7 +22,8 @@ def tiny_config(cfg: str = "stylegan3-t", resolution: int = 32, **overrides):
 
 def randomized(cfg, seed: int) -> StyleGAN3Generator:
     """A generator with every parameter random and the buffers a trained network has: a tracked w_avg,
-    magnitude EMAs away from 1, a non-trivial input affine (so the rotation and translation matter)."""
+    magnitude EMAs that differ from layer to layer, a non-trivial input affine (so that its rotation
+    and translation matter)."""
     G = StyleGAN3Generator(cfg).eval()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -31,11 +32,15 @@ def randomized(cfg, seed: int) -> StyleGAN3Generator:
         G.synthesis.input.affine.weight.mul_(0.3)
         G.synthesis.input.affine.bias.copy_(torch.tensor([1.0, 0.3, 0.05, -0.04]))
         G.mapping.w_avg.copy_(torch.randn(cfg.w_dim, generator=gen) * 0.3)
-        for name in G.synthesis.layer_names:
+        # As training leaves them: each layer's EMA near the mean square of its input (times 0.5-2).
+        ws = G.mapping(torch.randn([4, cfg.z_dim], generator=gen), None)
+        x = G.synthesis.input(ws[:, 0])
+        for i, name in enumerate(G.synthesis.layer_names):
             layer = getattr(G.synthesis, name)
-            layer.magnitude_ema.fill_(float(torch.rand([], generator=gen)) * 1.5 + 0.25)
-        torgb = getattr(G.synthesis, G.synthesis.layer_names[-1])
-        torgb.weight.mul_(3.0)
+            layer.bias.mul_(0.2)
+            layer.magnitude_ema.fill_(float(x.square().mean()) * 2 ** float(torch.rand([], generator=gen) * 2 - 1))
+            x = layer(x, ws[:, i + 1])
+        getattr(G.synthesis, G.synthesis.layer_names[-1]).weight.mul_(3)  # images across the grey range
     return G
 
 
