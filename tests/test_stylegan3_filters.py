@@ -53,7 +53,12 @@ def test_one_tap_means_no_filter_and_filters_have_unit_dc_gain():
     (1, 1, 1, 1, [0, 0, 0, 0], False),         # ToRGB
     (3, 1, 9, 3, [1, 2, 3, 0], False),         # odd factors and uneven padding
 ])
-def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding, radial):
+@pytest.mark.parametrize("small", [True, False], ids=["convolutions", "multiply-adds"])
+def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding, radial, small,
+                                                         monkeypatch):
+    import facegan.nn.filtered_lrelu as flr
+
+    monkeypatch.setattr(flr, "SMALL_ELEMENTS", 1 << 40 if small else 0)
     gen = torch.Generator().manual_seed(up * 10 + down)
     x = torch.randn([2, 3, 14, 15], generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn([3], generator=gen, dtype=torch.float64)

@@ -125,10 +125,10 @@ def assert_images_close(ours, expected):
     assert expected.std() > 10, "the fixture's images are nearly flat: a weak test"
 
 
-@pytest.fixture(params=["stylegan3-t", "stylegan3-r"])
-def snapshot(request, tmp_path):
+@pytest.fixture(scope="module", params=["stylegan3-t", "stylegan3-r"])
+def snapshot(request, tmp_path_factory):
     cfg = tiny_config(request.param)
-    path = tmp_path / f"{request.param}.pkl"
+    path = tmp_path_factory.mktemp("sg3") / f"{request.param}.pkl"
     nets = write_sg3_snapshot(path, cfg)
     return path, cfg, nets
 

@@ -13,7 +13,9 @@ with `padding` (x0, x1, y0, y1) applied to the zero-inserted image. How it is co
 - downsampling is a strided convolution: only the kept pixels are computed (down times fewer MACs
   per axis than filtering every pixel and slicing);
 - separable (1-D) filters run one axis at a time; a 2-D (radial) down filter runs as one strided
-  2-D convolution;
+  2-D convolution; each pass is one convolution for small tensors (few operations) and one
+  multiply-add per tap over whole rows for large ones (memory bound; CPUs run depthwise 1-D kernels
+  slowly);
 - the activation runs in place on the up-rate tensor, which is the only full-rate intermediate
   (every one of its pixels feeds the down filter); without autograd the channels are processed in
   chunks, so that intermediate never exists for all channels at once (peak memory).
@@ -32,6 +34,10 @@ from facegan.nn.resample import _parse_padding
 
 # Without autograd, process channels in chunks whose up-rate intermediate stays below this many elements.
 CHUNK_ELEMENTS = 1 << 23
+# Below this many output elements a pass runs as one convolution (few operations: small tensors are
+# dominated by per-operation overhead); above, as one multiply-add per tap (large tensors are memory
+# bound, and depthwise convolutions with 1-D kernels are slow on CPUs).
+SMALL_ELEMENTS = 1 << 18
 
 
 def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int, dim: int) -> torch.Tensor:
@@ -58,18 +64,30 @@ def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int
     lo, hi = c_min, c_min + Q + Jp - 1
     pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
     crop_lo, crop_hi = max(lo, 0), min(hi, n)
-    if dim == 3:
-        x = F.pad(x[:, :, :, crop_lo:crop_hi], [pad_lo, pad_hi])
-        # Every output column gathers a window of Jp inputs: one small matrix product per window,
-        # whose [.., Q, up] result is already the interleaved row.
-        y = x.unfold(3, Jp, 1) @ taps.t()                                # [N, C, H, Q, up]
-        return y.reshape(*y.shape[:3], Q * up)[:, :, :, :T]
+    N, C, H, W = x.shape
+    if N * C * (H if dim == 3 else W) * Q * up < SMALL_ELEMENTS:
+        # Small: one convolution of every phase (channels as batch), then interleave; few operations.
+        if dim == 3:
+            x = F.pad(x[:, :, :, crop_lo:crop_hi], [pad_lo, pad_hi])
+            y = F.conv2d(x.reshape(N * C, 1, H, -1), taps.reshape(up, 1, 1, Jp))        # [NC, up, H, Q]
+            return y.permute(0, 2, 3, 1).reshape(N, C, H, Q * up)[:, :, :, :T]
+        x = F.pad(x[:, :, crop_lo:crop_hi, :], [0, 0, pad_lo, pad_hi])
+        y = F.conv2d(x.reshape(N * C, 1, -1, W), taps.reshape(up, 1, Jp, 1))            # [NC, up, Q, W]
+        return y.transpose(1, 2).reshape(N, C, Q * up, W)[:, :, :T, :]
+    # Large: one streaming multiply-add per tap (memory bound, no copies).
+    if dim == 3:  # along the rows: output [..., q, phase] is already the interleaved row
+        x = x[:, :, :, crop_lo:crop_hi]
+        if pad_lo or pad_hi:
+            x = F.pad(x, [pad_lo, pad_hi])
+        y = x.new_zeros([N, C, H, Q, up])
+        for j in range(Jp):
+            y.addcmul_(x[:, :, :, j:j + Q, None], taps[:, j])
+        return y.reshape(N, C, H, Q * up)[:, :, :, :T]
     x = x[:, :, crop_lo:crop_hi, :]
     if pad_lo or pad_hi:
         x = F.pad(x, [0, 0, pad_lo, pad_hi])
-    N, C, _, W = x.shape
     y = x.new_zeros([N, C, Q, up, W])
-    for j in range(Jp):  # whole rows at a time: one streaming multiply-add per tap
+    for j in range(Jp):  # whole rows at a time
         y.addcmul_(x[:, :, j:j + Q, None, :], taps[:, j].reshape(up, 1))
     return y.reshape(N, C, Q * up, W)[:, :, :T, :]
 
@@ -115,6 +133,10 @@ def _downsample(x: torch.Tensor, fd: torch.Tensor | None, down: int, flip_filter
     L = fd.shape[0]
     N, C, H, W = x.shape
     M = (H - L) // down + 1
+    if N * C * M * W < SMALL_ELEMENTS:  # small: two strided convolutions, channels as batch
+        y = F.conv2d(x.reshape(N * C, 1, H, W), fd.reshape(1, 1, L, 1), stride=(down, 1))
+        y = F.conv2d(y, fd.reshape(1, 1, 1, L), stride=(1, down))
+        return y.reshape(N, C, *y.shape[2:])
     y = x.new_zeros([N, C, M, W])
     for k in range(L):
         y.addcmul_(x[:, :, k:k + down * (M - 1) + 1:down, :], fd[k])
