@@ -229,3 +229,17 @@ def test_fp16_layers_forced_on_the_cpu_match_float64(snapshot):
     assert err32 < 1e-5
     assert 1e-5 < err16 < 3e-2 * exact.abs().max()  # really ran in float16, and within its precision
     assert np.abs(to_uint8(half).astype(int) - to_uint8(exact.float()).astype(int)).max() <= 2
+
+
+def test_the_twelve_official_files_are_in_the_registry_and_validate_as_stylegan3(snapshot):
+    from facegan.interop.registry import PRETRAINED, lookup, validate_network_file
+
+    sg3 = [e for e in PRETRAINED if e.family == "stylegan3"]
+    assert len(sg3) == 12
+    assert {(e.filename, e.resolution) for e in sg3} == {
+        (f"stylegan3-{c}-{d}-{r}x{r}.pkl", r) for c in "tr" for d, r in
+        [("ffhq", 1024), ("ffhqu", 1024), ("ffhqu", 256), ("metfaces", 1024), ("metfacesu", 1024), ("afhqv2", 512)]}
+    entry = lookup("stylegan3-r-afhqv2-512x512")
+    assert entry is lookup("stylegan3-r-afhqv2") and entry.urls == (
+        "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/stylegan3-r-afhqv2-512x512.pkl",)
+    assert validate_network_file(snapshot[0]) == "stylegan3"  # what the download cache checks
