@@ -243,3 +243,33 @@ def test_the_twelve_official_files_are_in_the_registry_and_validate_as_stylegan3
     assert entry is lookup("stylegan3-r-afhqv2") and entry.urls == (
         "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/stylegan3-r-afhqv2-512x512.pkl",)
     assert validate_network_file(snapshot[0]) == "stylegan3"  # what the download cache checks
+
+
+def test_update_emas_moves_magnitude_ema_and_w_avg_as_the_official_code():
+    from stylegan3_fixtures import randomized
+
+    cfg = tiny_config("stylegan3-t", magnitude_ema_beta=0.9)
+    G = randomized(cfg, 5)
+    z = torch.from_numpy(seeds_to_z([0, 1, 2, 3], cfg.z_dim)).float()
+    ws = G.mapping(z, None)
+    first = getattr(G.synthesis, cfg.schedule.names[0])
+    x0 = G.synthesis.input(ws[:, 0])
+    expected = torch.lerp(x0.square().mean(), first.magnitude_ema.clone(), 0.9)
+    w_avg = torch.lerp(ws[:, 0].mean(0), G.mapping.w_avg.clone(), cfg.w_avg_beta)
+    with torch.no_grad():
+        G(z, None, update_emas=True)
+    torch.testing.assert_close(first.magnitude_ema, expected)
+    torch.testing.assert_close(G.mapping.w_avg, w_avg)
+    before = first.magnitude_ema.clone()
+    with torch.no_grad():
+        G(z, None)  # without update_emas nothing moves
+    assert torch.equal(first.magnitude_ema, before)
+
+
+def test_bf16_autocast_draws_nearly_the_same_image():
+    from stylegan3_fixtures import randomized
+
+    G = randomized(tiny_config("stylegan3-r"), 6)
+    z = seeds_to_z([0, 1], 8)
+    diff = np.abs(G.run(z, precision="bf16").astype(int) - G.run(z).astype(int))
+    assert diff.mean() < 4
