@@ -273,3 +273,25 @@ def test_bf16_autocast_draws_nearly_the_same_image():
     z = seeds_to_z([0, 1], 8)
     diff = np.abs(G.run(z, precision="bf16").astype(int) - G.run(z).astype(int))
     assert diff.mean() < 4
+
+
+def test_a_snapshot_with_a_misshapen_buffer_or_an_unknown_argument_is_one_clear_error(tmp_path):
+    from facegan.errors import NetworkFormatError
+    from interop_fixtures import write_snapshot
+    from stylegan3_fixtures import SG3_SRC, init_kwargs, randomized
+
+    cfg = tiny_config("stylegan3-t")
+    G = randomized(cfg, 0)
+    G.synthesis.input.freqs = torch.zeros(3, 2)
+    write_snapshot(tmp_path / "bad.pkl", {"G_ema": G}, init_kwargs(cfg), SG3_SRC)
+    with pytest.raises(NetworkFormatError, match="synthesis.input.freqs"):
+        facegan.load(tmp_path / "bad.pkl")
+    kwargs = init_kwargs(cfg)
+    kwargs["G_ema"] = {**kwargs["G_ema"], "use_spectral_norm": True}
+    write_snapshot(tmp_path / "odd.pkl", {"G_ema": randomized(cfg, 0)}, kwargs, SG3_SRC)
+    with pytest.raises(NetworkFormatError, match="unknown constructor argument 'use_spectral_norm'"):
+        facegan.load(tmp_path / "odd.pkl")
+    kwargs["G_ema"] = {**init_kwargs(cfg)["G_ema"], "channel_base": 1}
+    write_snapshot(tmp_path / "empty.pkl", {"G_ema": randomized(cfg, 0)}, kwargs, SG3_SRC)
+    with pytest.raises(facegan.errors.FaceganError, match="without channels"):
+        facegan.load(tmp_path / "empty.pkl")

@@ -101,6 +101,9 @@ class StyleGAN3Config(NetworkConfig):
             raise ConfigError(f"conv_clamp must be positive or None, got {self.conv_clamp}")
         if self.num_fp16_res < 0 or self.filter_size < 1 or self.lrelu_upsampling < 1 or self.margin_size < 0:
             raise ConfigError("num_fp16_res, filter_size, lrelu_upsampling and margin_size must be non-negative")
+        if min(self.schedule.channels) < 1:
+            raise ConfigError(f"channel_base {self.channel_base} leaves a layer without channels "
+                              f"(channels {list(self.schedule.channels)})")
 
     @property
     def num_ws(self) -> int:
