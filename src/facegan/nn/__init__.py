@@ -11,7 +11,6 @@
 
 from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
 from facegan.nn.filter_design import design_lowpass_filter
-from facegan.nn.filtered_lrelu import filtered_lrelu
 from facegan.nn.mbstd import MinibatchStd
 from facegan.nn.resample import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
@@ -22,7 +21,6 @@ __all__ = [
     "design_lowpass_filter",
     "downsample2d",
     "filter2d",
-    "filtered_lrelu",
     "setup_filter",
     "upfirdn2d",
     "upsample2d",
