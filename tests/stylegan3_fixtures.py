@@ -24,7 +24,9 @@ def randomized(cfg, seed: int) -> StyleGAN3Generator:
     """A generator with every parameter random and the buffers a trained network has: a tracked w_avg,
     magnitude EMAs that differ from layer to layer, a non-trivial input affine (so that its rotation
     and translation matter)."""
-    G = StyleGAN3Generator(cfg).eval()
+    with torch.random.fork_rng():  # freqs and phases too: the same seed, the same network
+        torch.manual_seed(seed)
+        G = StyleGAN3Generator(cfg).eval()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in G.named_parameters():
