@@ -87,7 +87,7 @@ def persistent_tree(module: torch.nn.Module, class_name: str, module_src: str, i
         "training": False,
         "_parameters": OrderedDict((n, torch.nn.Parameter(p.detach().clone(), requires_grad=False))
                                    for n, p in module._parameters.items()),
-        "_buffers": OrderedDict((n, b.detach().clone()) for n, b in module._buffers.items()),
+        "_buffers": OrderedDict((n, None if b is None else b.detach().clone()) for n, b in module._buffers.items()),
         "_non_persistent_buffers_set": set(),
         "_backward_hooks": OrderedDict(), "_forward_hooks": OrderedDict(), "_forward_pre_hooks": OrderedDict(),
         "_state_dict_hooks": OrderedDict(), "_load_state_dict_pre_hooks": OrderedDict(),

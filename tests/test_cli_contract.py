@@ -31,6 +31,7 @@ from facegan.cli.types import (
     OutputDir,
     OutputFile,
     Truncation,
+    Vec2,
 )
 from web_helpers import build_archive, build_network
 
@@ -105,6 +106,8 @@ def valid_value(param: click.Parameter, files: dict, out: Path) -> str:
         if name in ("data", "path") or "data" in name:
             return str(files["archive"])
         return str(files["photo"])
+    if isinstance(t, Vec2):
+        return "0,0"
     if isinstance(t, (IntList, FloatList)):
         return "1"
     if isinstance(t, Truncation):
@@ -200,7 +203,7 @@ def test_every_number_is_bounded_and_every_bad_number_is_one_line(words, cmd, fi
         if not isinstance(t, NUMBER_TYPES) or getattr(param, "is_flag", False):
             continue
         for bad in BAD_NUMBERS:
-            args = with_value(cmd, param, bad, files, tmp_path)
+            args = with_value(cmd, param, f"{bad},0" if isinstance(t, Vec2) else bad, files, tmp_path)
             if admits(t, bad):  # e.g. --seed 0: the declared range says it is valid, so it must parse
                 assert parses(cmd, words, args), f"{words} {param.opts} {bad}: in range, yet refused"
             else:

@@ -32,6 +32,7 @@ from facegan.networks import (
     config_from_dict,
     load_networks,
     save_networks,
+    stylegan3_preset,
 )
 from facegan.nn.precision import cpu_fp16
 from network_helpers import with_random_parameters
@@ -299,6 +300,14 @@ class TestDCGAN(NetworkContract):
     config = DCGANConfig(resolution=16, z_dim=16, ngf=8, ndf=8)
     has_noise = False
     tracks_w_avg = False
+
+
+class TestStyleGAN3(NetworkContract):
+    # -T at 32x32 with 4 layers (every kind of layer); no per-pixel noise inputs (the paper drops them).
+    config = stylegan3_preset("stylegan3-t", 32, z_dim=8, w_dim=8, num_layers=4, channel_base=128, channel_max=8,
+                              d_channel_base=128, d_channel_max=8)
+    conditional = config.replace(c_dim=3)
+    has_noise = False
 
 
 def test_every_registered_architecture_has_a_contract():

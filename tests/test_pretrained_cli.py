@@ -94,7 +94,7 @@ def test_every_network_option_takes_a_name(server, tmp_path):
 
 
 def test_every_registry_entry_names_a_url_and_an_importer():
-    assert len(PRETRAINED) == 22 and len({e.name for e in PRETRAINED}) == len(PRETRAINED)
+    assert len(PRETRAINED) == 34 and len({e.name for e in PRETRAINED}) == len(PRETRAINED)
     for entry in PRETRAINED:
         assert entry.urls and all(u.startswith(("https://", "http://")) for u in entry.urls), entry.name
         assert entry.filename.endswith(".pkl") and all(u.endswith(entry.filename) or "drive.google.com/uc?id=" in u

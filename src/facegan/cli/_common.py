@@ -9,11 +9,12 @@ import functools
 import click
 
 from facegan.cli._network import NETWORK
-from facegan.cli.types import Device, FloatList, Int, IntList, Truncation
+from facegan.cli.types import Device, Float, FloatList, Int, IntList, Truncation, Vec2
 from facegan.utils.parsing import parse_float_list, parse_int_list
 
 __all__ = ["AliasedOption", "FloatList", "IntList", "class_option", "device_option", "global_quiet",
-           "network_options", "noise_option", "parse_float_list", "parse_int_list", "truncation_options"]
+           "network_options", "noise_option", "parse_float_list", "parse_int_list", "transform_options",
+           "truncation_options"]
 
 NOISE = click.Choice(["const", "random", "none"])
 # The command line being run (set by facegan.cli.main), so an old spelling can be named in a warning.
@@ -101,5 +102,35 @@ def class_option(fn):
 
 
 def noise_option(fn):
-    return click.option("--noise-mode", type=NOISE, default="const", show_default=True,
-                        help="const: the stored noise maps; random: fresh noise; none: no noise.")(fn)
+    """--noise-mode; with a StyleGAN3 network (no noise inputs) a value given on the line earns a warning."""
+    @click.option("--noise-mode", type=NOISE, default="const", show_default=True,
+                  help="const: the stored noise maps; random: fresh noise; none: no noise. "
+                       "StyleGAN3 has no noise inputs: there it does nothing.")
+    @functools.wraps(fn)
+    def wrapper(noise_mode, **kwargs):
+        from facegan.networks.stylegan3 import is_stylegan3
+
+        ctx = click.get_current_context()
+        given = ctx.get_parameter_source("noise_mode") == click.core.ParameterSource.COMMANDLINE
+        if given and is_stylegan3(kwargs.get("G")):
+            click.secho("warning: --noise-mode does nothing here: StyleGAN3 networks have no noise inputs",
+                        fg="yellow", err=True)
+        return fn(noise_mode=noise_mode, **kwargs)
+    return wrapper
+
+
+def transform_options(fn):
+    """--translate X,Y and --rotate DEG (StyleGAN3 only), applied as gen_images.py applies them: the
+    inverse transform goes into G.synthesis.input.transform before any image is drawn."""
+    @click.option("--translate", type=Vec2(-1e3, 1e3), default=None,
+                  help="StyleGAN3: translate the images by X,Y (in image widths, e.g. 0.3,0), as gen_images.py.")
+    @click.option("--rotate", type=Float(-3600, 3600), default=None,
+                  help="StyleGAN3: rotate the images by DEG degrees, as gen_images.py.")
+    @functools.wraps(fn)
+    def wrapper(translate, rotate, **kwargs):
+        if translate is not None or rotate is not None:
+            from facegan.networks.stylegan3 import set_transform
+
+            set_transform(kwargs["G"], translate or (0.0, 0.0), rotate or 0.0)
+        return fn(**kwargs)
+    return wrapper

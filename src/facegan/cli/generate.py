@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import click
 
-from facegan.cli._common import aliased, class_option, global_quiet, network_options, noise_option, truncation_options
+from facegan.cli._common import (
+    aliased,
+    class_option,
+    global_quiet,
+    network_options,
+    noise_option,
+    transform_options,
+    truncation_options,
+)
 from facegan.cli.types import PSI_MAX, PSI_MIN, FloatList, Int, OutputDir, OutputFile, Seeds
 
 OUTDIR = {"required": True, "type": OutputDir(), "help": "The folder written to (created if missing)."}
@@ -13,6 +21,7 @@ OUTDIR = {"required": True, "type": OutputDir(), "help": "The folder written to 
 
 @click.command()
 @network_options
+@transform_options
 @truncation_options
 @click.option("--seeds", type=Seeds(), default=None, help="Seeds, e.g. 0-3,7 (0 to 2**32-1, at most 100,000).")
 @click.option("--projected-w", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -39,6 +48,7 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
     Examples:
     facegan generate --network ffhq.pkl --seeds 0-3,7 --trunc 0.7 --outdir out
     facegan generate --network ffhq.pkl --seeds 0-7 --trunc coarse=0.5,middle=0.7 --grid --outdir out
+    facegan generate --network stylegan3-t-ffhq --seeds 0-3 --translate 0.3,0 --rotate 10 --outdir out
     """
     from facegan.errors import ConfigError
     from facegan.generation.images import write_images
@@ -52,6 +62,7 @@ def generate(G, trunc, seeds, projected_w, noise_mode, class_idx, outdir, fmt, g
 
 @click.command("style-mix")
 @network_options
+@transform_options
 @truncation_options
 @click.option("--rows", type=Seeds(limit=64), required=True, help="Destination seeds, e.g. 85,100,75.")
 @click.option("--cols", type=Seeds(limit=64), required=True, help="Seeds that give the styles, e.g. 55,821,1789.")
@@ -79,6 +90,7 @@ def style_mix(G, trunc, rows, cols, styles, noise_mode, class_idx, outdir):
 
 @click.command("truncation-sweep")
 @network_options
+@transform_options
 @click.option("--seeds", type=Seeds(limit=64), required=True, help="One row per seed.")
 @aliased("--trunc", "psis", aliases=("--psi",), type=FloatList(PSI_MIN, PSI_MAX),
          default="-1,-0.7,-0.5,-0.2,0,0.2,0.5,0.7,1", show_default=True,
@@ -130,6 +142,7 @@ def noise_figure(G, trunc, seeds, samples, noise_seed, class_idx, outdir):
 
 @click.command()
 @network_options
+@transform_options
 @truncation_options
 @click.option("--seeds", type=Seeds(limit=1000), required=True,
               help="Key frames, visited in order and back to the first.")

@@ -111,6 +111,20 @@ class FloatList(click.ParamType):
         return values
 
 
+class Vec2(FloatList):
+    """Two finite floats 'X,Y', each in [min, max] (as gen_images.py's --translate)."""
+
+    name = "X,Y"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        values = super().convert(value, param, ctx)
+        if len(values) != 2:
+            self.fail(f"expected two numbers X,Y, got {value!r}", param, ctx)
+        return tuple(values)
+
+
 PSI_MIN, PSI_MAX = -2.0, 2.0  # truncation psi beyond +-2 only draws noise; the web API has the same bounds
 
 

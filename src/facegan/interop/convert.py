@@ -37,6 +37,9 @@ def describe(config: NetworkConfig) -> str:
     parts = []
     if config.arch == "stylegan2":
         parts.append(f"G {config.g_architecture}, D {config.d_architecture}")
+    if config.arch == "stylegan3":
+        parts.append("StyleGAN3-R (rotation equivariant)" if config.use_radial_filters else
+                     "StyleGAN3-T (translation equivariant)")
     mapping_layers = getattr(config, "mapping_layers", None)
     if mapping_layers is not None:
         parts.append(f"{mapping_layers} mapping layers")

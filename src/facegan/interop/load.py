@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError, FaceganError, NetworkFormatError
-from facegan.interop.stylegan2_pytorch import convert_snapshot, is_snapshot, snapshot_metadata
+from facegan.interop.stylegan2_pytorch import convert_snapshot, is_snapshot, snapshot_family, snapshot_metadata
 from facegan.interop.tf_network import build_func, is_tf_network_tuple
 from facegan.interop.unpickler import PersistentObject, TFNetwork, read_pickle
 from facegan.networks.config import NetworkConfig
@@ -23,6 +23,7 @@ FORMATS = {
     "stylegan-tf": "StyleGAN (v1) TensorFlow pickle",
     "stylegan2-tf": "StyleGAN2 / StyleGAN2-ADA TensorFlow pickle",
     "stylegan2-ada-pytorch": "stylegan2-ada-pytorch network snapshot",
+    "stylegan3": "stylegan3 (StyleGAN3-T/-R) network snapshot",
 }
 
 
@@ -83,7 +84,7 @@ def load_official(path: str | os.PathLike, names: Collection[str] = NETWORK_NAME
         convert, args = (convert_stylegan_tf if family == "stylegan-tf" else convert_stylegan2_tf), data
     elif is_snapshot(data):
         contents.require("pytorch")
-        family, convert, args = "stylegan2-ada-pytorch", convert_snapshot, (data,)
+        family, convert, args = snapshot_family(data), convert_snapshot, (data,)
         if "G_ema" in names and not isinstance(data.get("G_ema"), PersistentObject):
             names = {*names, "G"}
     elif isinstance(data, TFNetwork) or (isinstance(data, tuple) and any(isinstance(n, TFNetwork) for n in data)):
@@ -97,7 +98,7 @@ def load_official(path: str | os.PathLike, names: Collection[str] = NETWORK_NAME
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
         raise NetworkFormatError(f"{path}: a malformed {FORMATS[family]} ({type(exc).__name__}: {exc})") from None
-    return LoadedNetworks(family, config, nets, snapshot_metadata(data) if family == "stylegan2-ada-pytorch" else {})
+    return LoadedNetworks(family, config, nets, snapshot_metadata(data) if is_snapshot(data) else {})
 
 
 def load_any(path: str | os.PathLike, names: Collection[str] = NETWORK_NAMES) -> LoadedNetworks:

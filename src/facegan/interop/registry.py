@@ -6,10 +6,10 @@
     validate_network_file(p)   what the cache asks of a network before keeping it
 
 URLs are those of NVIDIA's READMEs and scripts (stylegan `README.md`, stylegan2 `pretrained_networks.py`,
-stylegan2-ada-pytorch `README.md` and `train.py`'s transfer-learning `--resume` names), fallbacks where
-NVIDIA moved the files between hosts. NVIDIA publishes no checksums and no exact sizes, so `sha256` and
-`size` stay None until they can be checked against a published source; the cache records each file's
-SHA-256 on first download and checks it on every later use.
+stylegan2-ada-pytorch `README.md` and `train.py`'s transfer-learning `--resume` names, stylegan3
+`README.md`), fallbacks where NVIDIA moved the files between hosts. NVIDIA publishes no checksums and
+no exact sizes, so `sha256` and `size` stay None until they can be checked against a published source;
+the cache records each file's SHA-256 on first download and checks it on every later use.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ IMPORTERS = {
     "stylegan-tf": "facegan.interop.stylegan_tf:convert_stylegan_tf",
     "stylegan2-tf": "facegan.interop.stylegan2_tf:convert_stylegan2_tf",
     "stylegan2-ada-pytorch": "facegan.interop.stylegan2_pytorch:convert_snapshot",
+    "stylegan3": "facegan.interop.stylegan2_pytorch:convert_snapshot",
 }
 
 CC_BY_NC = "CC BY-NC 4.0"
@@ -75,6 +76,14 @@ def _ada(name: str, dataset: str, res: int, filename: str, aliases: tuple[str, .
 
 
 _TL = "transfer-learning-source-nets/"
+_SG3 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/"
+
+
+def _sg3(cfg: str, short: str, dataset: str, res: int) -> Pretrained:
+    """stylegan3's README files: stylegan3-{t,r}-{dataset}-{res}x{res}.pkl on NVIDIA's NGC catalog."""
+    stem = f"stylegan3-{cfg}-{short}-{res}x{res}"
+    name = f"stylegan3-{cfg}-{short}" + ("-256" if short == "ffhqu" and res == 256 else "")
+    return Pretrained(name, "stylegan3", res, dataset, f"{stem}.pkl", (f"{_SG3}{stem}.pkl",), NSCL, aliases=(stem,))
 
 PRETRAINED: tuple[Pretrained, ...] = (
     # StyleGAN (v1), Karras et al. 2019: the Google Drive "networks" folder of github.com/NVlabs/stylegan.
@@ -104,6 +113,11 @@ PRETRAINED: tuple[Pretrained, ...] = (
     _ada("ada-celebahq256", "CelebA-HQ", 256, _TL + "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl",
          ("celebahq256",)),
     _ada("ada-lsundog256", "LSUN Dog", 256, _TL + "lsundog-res256-paper256-kimg100000-noaug.pkl", ("lsundog256",)),
+    # StyleGAN3 (Alias-Free GAN), Karras et al. 2021: the 12 files of stylegan3's README (NGC catalog).
+    *(_sg3(cfg, short, dataset, res) for cfg in ("t", "r") for short, dataset, res in (
+        ("ffhq", "FFHQ", 1024), ("ffhqu", "FFHQ-U (unaligned)", 1024), ("ffhqu", "FFHQ-U (unaligned)", 256),
+        ("metfaces", "MetFaces", 1024), ("metfacesu", "MetFaces-U (unaligned)", 1024),
+        ("afhqv2", "AFHQv2", 512))),
 )
 
 _BY_NAME = {key: entry for entry in PRETRAINED for key in (entry.name, *entry.aliases)}
@@ -146,7 +160,7 @@ def validate_network_file(path: str | os.PathLike) -> str:
     a (G, D, Gs) tuple or a stylegan2-ada-pytorch snapshot; our .safetensors must carry our metadata.
     """
     from facegan.interop.load import detect_tf_family
-    from facegan.interop.stylegan2_pytorch import is_snapshot
+    from facegan.interop.stylegan2_pytorch import is_snapshot, snapshot_family
     from facegan.interop.tf_network import is_tf_network_tuple
     from facegan.interop.unpickler import read_pickle
     from facegan.networks.io import read_metadata
@@ -164,7 +178,7 @@ def validate_network_file(path: str | os.PathLike) -> str:
         return detect_tf_family(*data, path)
     if is_snapshot(data):
         contents.require("pytorch")
-        return "stylegan2-ada-pytorch"
+        return snapshot_family(data)
     raise NetworkFormatError(f"{path.name}: a pickle, but not an official StyleGAN network file")
 
 

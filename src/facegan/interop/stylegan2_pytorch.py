@@ -1,4 +1,4 @@
-"""stylegan2-ada-pytorch network pickles (and stylegan3's StyleGAN2) -> our StyleGAN2 networks.
+"""stylegan2-ada-pytorch and stylegan3 network pickles -> our StyleGAN2 and StyleGAN3 networks.
 
 A snapshot `network-snapshot-*.pkl` (and every pretrained pickle of stylegan2-ada-pytorch) is a
 dict {'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs'} whose networks are persistent
@@ -8,8 +8,10 @@ flat state dict, whose names are ours too, and reads the constructor arguments (
 into a StyleGAN2Config.
 
 stylegan3's `training.networks_stylegan2.Generator` (its `--cfg=stylegan2`) takes the synthesis
-arguments flat instead of in `synthesis_kwargs`; both spellings are read. StyleGAN3 ('T'/'R')
-networks are recognised and refused by name.
+arguments flat instead of in `synthesis_kwargs`; both spellings are read. Its StyleGAN3 ('T'/'R')
+generators (`networks_stylegan3.Generator`: a synthesis network with a Fourier `input`) become our
+StyleGAN3Generator, every buffer copied as stored (freqs, phases, transform, the up/down filters,
+magnitude_ema, w_avg); their discriminator is the StyleGAN2 one, with its own capacity.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from facegan.errors import NetworkFormatError
 from facegan.interop.unpickler import PersistentObject
 from facegan.networks.io import NETWORK_NAMES, load_state_strict
 from facegan.networks.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from facegan.networks.stylegan3 import StyleGAN3Config, StyleGAN3Generator, stylegan3_discriminator
 
 MAX_DEPTH = 16  # the module tree of a StyleGAN2 network is 5 deep (D.b4.mbstd ..., G.synthesis.b64.conv0.affine)
 NETWORK_CLASS = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
@@ -42,8 +45,27 @@ DEFAULTS = {
 }
 
 
+# StyleGAN3 (networks_stylegan3.Generator): mapping keys and the flat synthesis/layer keys it takes.
+_SG3_MAPPING_KEYS = {"num_layers", "lr_multiplier", "w_avg_beta"}
+_SG3_SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
+                       "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res", "conv_kernel",
+                       "filter_size", "lrelu_upsampling", "use_radial_filters", "conv_clamp", "magnitude_ema_beta"}
+
+
 def is_snapshot(obj: Any) -> bool:
     return isinstance(obj, dict) and any(isinstance(obj.get(k), PersistentObject) for k in NETWORK_CLASS)
+
+
+def is_stylegan3_generator(gen: PersistentObject) -> bool:
+    """networks_stylegan3.Generator: its synthesis network starts from a Fourier-feature `input`."""
+    synthesis = _child(gen, "synthesis")
+    return synthesis is not None and "input" in _mapping(synthesis.state.get("_modules"), gen.class_name)
+
+
+def snapshot_family(data: dict) -> str:
+    """'stylegan3' for a snapshot of StyleGAN3 (T/R) networks, else 'stylegan2-ada-pytorch'."""
+    gen = next((data[k] for k in ("G_ema", "G") if isinstance(data.get(k), PersistentObject)), None)
+    return "stylegan3" if gen is not None and is_stylegan3_generator(gen) else "stylegan2-ada-pytorch"
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -111,11 +133,29 @@ def code_of(gen: PersistentObject) -> str:
     return "stylegan3" if flat else "stylegan2-ada-pytorch"
 
 
+def stylegan3_generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
+    """The StyleGAN3Config fields of a networks_stylegan3.Generator (official defaults where not recorded)."""
+    kw = _kwargs(obj, _G_ARGS, where)
+    flat = {key: kw.pop(key) for key in list(kw) if key in _SG3_SYNTHESIS_KEYS}
+    _take(kw, {*_G_ARGS, "mapping_kwargs", "synthesis_kwargs"}, where)
+    mk = _mapping(kw.get("mapping_kwargs"), f"{where} mapping_kwargs")
+    sk = {**_mapping(kw.get("synthesis_kwargs"), f"{where} synthesis_kwargs"), **flat}
+    _take(mk, _SG3_MAPPING_KEYS, f"{where} mapping_kwargs")
+    _take(sk, _SG3_SYNTHESIS_KEYS, f"{where} synthesis_kwargs")
+    out = dict(z_dim=kw["z_dim"], c_dim=kw["c_dim"], w_dim=kw["w_dim"], resolution=kw["img_resolution"],
+               img_channels=kw["img_channels"])
+    for ours, theirs in (("mapping_layers", "num_layers"), ("mapping_lr_multiplier", "lr_multiplier"),
+                         ("w_avg_beta", "w_avg_beta")):
+        if theirs in mk:
+            out[ours] = mk[theirs]
+    out.update(sk)
+    for key in ("first_cutoff", "first_stopband", "last_stopband_rel", "output_scale", "magnitude_ema_beta"):
+        if key in out:
+            out[key] = float(out[key])
+    return out
+
+
 def generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
-    synthesis = _child(obj, "synthesis")
-    if synthesis is not None and "input" in _mapping(synthesis.state.get("_modules"), where):
-        raise NetworkFormatError(f"{where}: a StyleGAN3 ('T'/'R') generator; facegan loads StyleGAN (v1) and "
-                                 "StyleGAN2 networks only")
     defaults = DEFAULTS[code_of(obj)]
     kw = _kwargs(obj, _G_ARGS, where)
     flat = {key: kw.pop(key) for key in list(kw) if key in _SYNTHESIS_KEYS}
@@ -194,6 +234,8 @@ def convert_snapshot(data: dict, source: str, names: Collection[str] = NETWORK_N
     gen = present.get("G_ema") or present.get("G")
     if gen is None:
         raise NetworkFormatError(f"{source}: the snapshot holds no generator")
+    if is_stylegan3_generator(gen):
+        return convert_stylegan3_snapshot(present, gen, source, names)
     g_cfg = generator_config(gen, f"{source} [{'G_ema' if 'G_ema' in present else 'G'}]")
     d_cfg = discriminator_config(present["D"], code_of(gen), f"{source} [D]") if "D" in present else None
     config = merge_configs(g_cfg, d_cfg, source)
@@ -203,5 +245,39 @@ def convert_snapshot(data: dict, source: str, names: Collection[str] = NETWORK_N
             continue
         net = (StyleGAN2Discriminator if name == "D" else StyleGAN2Generator)(config).eval()
         load_state_strict(net, flat_state_dict(obj), context=f"{source} [{name}]")
+        nets[name] = net
+    return config, nets
+
+
+def convert_stylegan3_snapshot(present: dict[str, PersistentObject], gen: PersistentObject, source: str,
+                               names: Collection[str]):
+    """StyleGAN3 networks of a snapshot -> (StyleGAN3Config, {name: network}). The filters are copied
+    from the file as they are (not redesigned), like every other buffer."""
+    fields = stylegan3_generator_config(gen, f"{source} [{'G_ema' if 'G_ema' in present else 'G'}]")
+    if "D" in present:
+        d = discriminator_config(present["D"], "stylegan3", f"{source} [D]")
+        for key in ("c_dim", "resolution", "img_channels"):
+            if d[key] != fields[key]:
+                raise NetworkFormatError(f"{source}: G and D disagree on {key} ({fields[key]} vs {d[key]})")
+        if d["d_architecture"] != "resnet" or d["resample_filter"] != (1, 3, 3, 1):
+            raise NetworkFormatError(f"{source} [D]: only the resnet discriminator with the [1,3,3,1] filter "
+                                     "is supported with StyleGAN3")
+        fields.update(d_channel_base=d["channel_base"], d_channel_max=d["channel_max"],
+                      d_num_fp16_res=d["num_fp16_res"], d_conv_clamp=d["conv_clamp"],
+                      mbstd_group_size=d["mbstd_group_size"], mbstd_num_channels=d["mbstd_num_channels"],
+                      d_cmap_dim=d["d_cmap_dim"], d_mapping_layers=d["d_mapping_layers"],
+                      d_mapping_lr_multiplier=d["d_mapping_lr_multiplier"])
+    config = StyleGAN3Config(**fields)
+    nets = {}
+    for name, obj in present.items():
+        if name not in names:
+            continue
+        if name == "D":
+            net = stylegan3_discriminator(config)
+        elif is_stylegan3_generator(obj):
+            net = StyleGAN3Generator(config, design_filters=False)
+        else:
+            raise NetworkFormatError(f"{source}: {name} is not a StyleGAN3 generator, but G_ema is")
+        load_state_strict(net.eval(), flat_state_dict(obj), context=f"{source} [{name}]")
         nets[name] = net
     return config, nets

@@ -1,4 +1,4 @@
-"""The networks: StyleGAN (v1), StyleGAN2 and DCGAN, each built from a typed config.
+"""The networks: StyleGAN (v1), StyleGAN2, StyleGAN3 and DCGAN, each built from a typed config.
 
     >>> from facegan.networks import DCGANConfig, build_generator
     >>> G = build_generator(DCGANConfig(resolution=64))
@@ -28,6 +28,13 @@ from facegan.networks.stylegan import (
 )
 from facegan.networks.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
 from facegan.networks.stylegan2_presets import STYLEGAN2_SPECS, StyleGAN2Spec, stylegan2_preset, stylegan2_spec
+from facegan.networks.stylegan3 import (
+    StyleGAN3Config,
+    StyleGAN3Generator,
+    make_transform,
+    set_transform,
+    stylegan3_preset,
+)
 from facegan.networks.training_presets import DCGAN_TRAINING, STYLEGAN2_TRAINING, STYLEGAN_TRAINING  # registers
 
 __all__ = [
@@ -43,6 +50,11 @@ __all__ = [
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "StyleGAN2Spec",
+    "StyleGAN3Config",
+    "StyleGAN3Generator",
+    "make_transform",
+    "set_transform",
+    "stylegan3_preset",
     "stylegan2_preset",
     "stylegan2_spec",
     "architectures",

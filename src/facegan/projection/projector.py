@@ -17,6 +17,10 @@ The official recipe, step by step:
    network's own constant noise (not the optimised maps), so `facegan generate --projected-w`
    reproduces `proj.png` from `projected_w.npz` alone.
 
+StyleGAN3 (no noise inputs, so only w is optimised): the start is the network's tracked `w_avg`, as
+the stylegan3 maintainers advise for projection (NVlabs/stylegan3 #136); the spread still comes from
+the 10,000 samples.
+
     target = load_target("me.jpg", G.img_resolution, G.img_channels)
     result = project(G, target, make_loss("auto"), ProjectionOptions(num_steps=1000))
     result.w            # [1, num_ws, w_dim]
@@ -35,6 +39,7 @@ import torch.nn.functional as F
 
 from facegan.errors import ConfigError
 from facegan.generation.images import class_labels
+from facegan.networks.stylegan3 import is_stylegan3
 from facegan.projection.losses import LaplacianPyramidLoss, ProjectionLoss
 from facegan.utils.images import from_uint8
 
@@ -140,6 +145,8 @@ def project(G, target: np.ndarray, loss: ProjectionLoss | None = None, options: 
 
     log.info("computing the mean and spread of W from %d samples", options.w_avg_samples)
     w_avg, w_std = w_statistics(G, options.w_avg_samples, c)
+    if is_stylegan3(G):  # anchored to the tracked centre of W (no noise maps to optimise)
+        w_avg = G.mapping.w_avg.detach().float().clone()
     gen = torch.Generator(device=device).manual_seed(options.seed)
 
     noise_bufs = {name: buf for name, buf in G.synthesis.named_buffers() if "noise_const" in name}
