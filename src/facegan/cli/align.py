@@ -1,4 +1,4 @@
-"""`facegan align`: thin layer over facegan.data.faces.align_photos."""
+"""`facegan align`: thin layer over facegan.data.align_photos."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def align(photos, outdir, resolution, faces, min_face, max_yaw, max_upscale, det
     facegan align me.jpg --outdir aligned --resolution 256
     facegan project --network ffhq.pkl --target me.jpg --align --outdir proj
     """
-    from facegan.data.faces import AlignOptions, align_photos
+    from facegan.data.align_photos import align_photos
+    from facegan.data.faces import AlignOptions
 
     opts = AlignOptions(resolution=resolution, faces=faces, min_face=min_face, max_yaw=max_yaw, detector=detector,
                         max_upscale=max_upscale)

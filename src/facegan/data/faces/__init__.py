@@ -10,19 +10,16 @@ Needs `facegan[faces]` (dlib-bin, face-recognition-models); imported only when f
 from facegan.data.faces.align import AlignedFace, AlignOptions, PhotoFaces, align_photo
 from facegan.data.faces.detect import Face, detect_faces
 from facegan.data.faces.ffhq import FaceQuad, align_ffhq, ffhq_quad
-from facegan.data.faces.photos import AlignReport, align_photos
 from facegan.data.faces.pose import estimate_yaw
 
 __all__ = [
     "AlignOptions",
-    "AlignReport",
     "AlignedFace",
     "Face",
     "FaceQuad",
     "PhotoFaces",
     "align_ffhq",
     "align_photo",
-    "align_photos",
     "detect_faces",
     "estimate_yaw",
     "ffhq_quad",
