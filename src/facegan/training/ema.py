@@ -38,10 +38,8 @@ def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
 def update_w_avg(G: nn.Module, w_sum: torch.Tensor | None, w_count: int, dist_ctx) -> None:
     """The tracked mean of w, the one place it moves in training: towards this step's mean of the
     first latent's w over every process's G-main samples, with the mapping's `w_avg_beta`."""
-    beta = getattr(G.config, "w_avg_beta", None)
-    if w_sum is None or beta is None:
+    if w_sum is None or not G.tracks_w_avg:
         return
     packed = torch.cat([w_sum, torch.tensor([float(w_count)], device=w_sum.device)])
     dist.all_reduce_sum(packed, dist_ctx)
-    w_mean = packed[:-1] / packed[-1]
-    G.mapping.w_avg.copy_(w_mean.lerp(G.mapping.w_avg, beta))
+    G.update_w_avg(packed[:-1] / packed[-1])  # the networks' own running-mean step (w_avg_beta)
