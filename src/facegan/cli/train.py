@@ -18,9 +18,9 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--data", default=None, type=click.Path(exists=True),
               help="Dataset archive (zip or folder); a continued run (--resume RUN) knows its own.")
 @click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
-@click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2",
+@click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan", "keras-dcgan"]), default="stylegan2",
               help="The architecture.")
-@click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan); see docs/training.md.")
+@click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan, keras-face); see docs/training.md.")
 @click.option("--kimg", type=Float(0, 1e7, min_open=True), default=None,
               help="Training length in thousands of images.")
 @click.option("--batch", type=Int(1, 65536), default=None, help="Global batch size (all processes).")

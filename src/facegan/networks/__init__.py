@@ -1,4 +1,4 @@
-"""The networks: StyleGAN (v1), StyleGAN2 and DCGAN, each built from a typed config.
+"""The networks: StyleGAN (v1), StyleGAN2, DCGAN and the Keras face tutorial's DCGAN, each built from a typed config.
 
     >>> from facegan.networks import DCGANConfig, build_generator
     >>> G = build_generator(DCGANConfig(resolution=64))
@@ -18,6 +18,7 @@ from facegan.networks.config import (
     training_traits,
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
+from facegan.networks.keras_face import KerasFaceConfig, KerasFaceDiscriminator, KerasFaceGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
 from facegan.networks.stylegan import (
     STYLEGAN_PRESETS,
@@ -28,7 +29,12 @@ from facegan.networks.stylegan import (
 )
 from facegan.networks.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, StyleGAN2Generator
 from facegan.networks.stylegan2_presets import STYLEGAN2_SPECS, StyleGAN2Spec, stylegan2_preset, stylegan2_spec
-from facegan.networks.training_presets import DCGAN_TRAINING, STYLEGAN2_TRAINING, STYLEGAN_TRAINING  # registers
+from facegan.networks.training_presets import (  # registers
+    DCGAN_TRAINING,
+    KERAS_FACE_TRAINING,
+    STYLEGAN2_TRAINING,
+    STYLEGAN_TRAINING,
+)
 
 __all__ = [
     "NOISE_MODES",
@@ -66,6 +72,10 @@ __all__ = [
     "trainable_architectures",
     "training_traits",
     "DCGAN_TRAINING",
+    "KERAS_FACE_TRAINING",
+    "KerasFaceConfig",
+    "KerasFaceDiscriminator",
+    "KerasFaceGenerator",
     "STYLEGAN2_TRAINING",
     "STYLEGAN_TRAINING",
 ]
