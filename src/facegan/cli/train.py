@@ -20,7 +20,8 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
 @click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan", "keras-dcgan"]), default="stylegan2",
               help="The architecture.")
-@click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan, keras-face); see docs/training.md.")
+@click.option("--cfg", default=None,
+              help="Preset (default: stylegan-ffhq, auto, dcgan, keras-face); see docs/training.md.")
 @click.option("--kimg", type=Float(0, 1e7, min_open=True), default=None,
               help="Training length in thousands of images.")
 @click.option("--batch", type=Int(1, 65536), default=None, help="Global batch size (all processes).")
@@ -57,7 +58,8 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.option("--quiet", is_flag=True, hidden=True, default=global_quiet, help="No progress bar (facegan -q).")
 def train(data, arch, cfg, resume, dry_run, quiet, metrics, **overrides) -> None:
-    """Train StyleGAN, StyleGAN2 or DCGAN. Run under torchrun for several GPUs or machines.
+    """Train StyleGAN, StyleGAN2, DCGAN or the Keras face tutorial's DCGAN (keras-dcgan). Run under
+    torchrun for several GPUs or machines.
 
     \b
     Examples:

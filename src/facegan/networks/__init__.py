@@ -18,8 +18,8 @@ from facegan.networks.config import (
     training_traits,
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
-from facegan.networks.keras_face import KerasFaceConfig, KerasFaceDiscriminator, KerasFaceGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
+from facegan.networks.keras_face import KerasFaceConfig, KerasFaceDiscriminator, KerasFaceGenerator
 from facegan.networks.stylegan import (
     STYLEGAN_PRESETS,
     StyleGANConfig,

@@ -23,10 +23,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from facegan.errors import ConfigError, NetworkInputError
-from facegan.networks.base import GeneratorBase
+from facegan.errors import ConfigError
 from facegan.networks.config import NetworkConfig, register_architecture
-from facegan.networks.dcgan import DCGANMapping, DCGANSynthesis
+from facegan.networks.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANSynthesis
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,8 @@ class KerasFaceSynthesis(DCGANSynthesis):
         self.z_dim = cfg.z_dim
         base, a = cfg.resolution // 8, cfg.slope
         # DCGANSynthesis.forward checks ws and feeds [N, z_dim, 1, 1]: flattened for the Dense layer.
-        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(cfg.z_dim, cfg.dense_channels * base * base), nn.LeakyReLU(a),
-                                   _Reshape(cfg.dense_channels, base, base),
+        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(cfg.z_dim, cfg.dense_channels * base * base),
+                                   nn.LeakyReLU(a), _Reshape(cfg.dense_channels, base, base),
                                    nn.Conv2d(cfg.dense_channels, cfg.g_channels, 5, padding=2), nn.LeakyReLU(a)]
         for _ in range(3):  # Keras Conv2DTranspose(4, stride 2, "same") = padding 1: doubles the size
             layers += [nn.ConvTranspose2d(cfg.g_channels, cfg.g_channels, 4, 2, 1), nn.LeakyReLU(a)]
@@ -95,42 +94,23 @@ class KerasFaceSynthesis(DCGANSynthesis):
         self.main = nn.Sequential(*layers)
 
 
-class KerasFaceGenerator(GeneratorBase):
-    def __init__(self, cfg: KerasFaceConfig):
-        super().__init__()
-        self.config = cfg
-        self.z_dim = self.w_dim = cfg.z_dim
-        self.c_dim = 0
-        self.num_ws = 1
-        self.img_resolution = cfg.resolution
-        self.img_channels = cfg.img_channels
-        self.mapping = DCGANMapping(cfg.z_dim)
-        self.synthesis = KerasFaceSynthesis(cfg)
-        init_keras_weights(self)
+class KerasFaceGenerator(DCGANGenerator):
+    synthesis_cls = KerasFaceSynthesis
+    init_weights = staticmethod(init_keras_weights)
 
 
-class KerasFaceDiscriminator(nn.Module):
-    """Image -> one logit per image."""
+class KerasFaceDiscriminator(DCGANDiscriminator):
+    """Image -> one logit per image (the tutorial's D without its final sigmoid)."""
 
-    def __init__(self, cfg: KerasFaceConfig):
-        super().__init__()
-        self.config = cfg
-        self.c_dim = 0
-        self.img_resolution = cfg.resolution
-        self.img_channels = cfg.img_channels
+    init_weights = staticmethod(init_keras_weights)
+
+    @staticmethod
+    def layers(cfg: KerasFaceConfig) -> list[nn.Module]:
         ch, a = cfg.d_channels, cfg.slope
         layers: list[nn.Module] = [nn.Conv2d(cfg.img_channels, ch, 3), nn.LeakyReLU(a)]
         for _ in range(cfg.d_stages):
             layers += [nn.Conv2d(ch, ch, 4, 2), nn.LeakyReLU(a)]
-        layers += [nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(ch * 6 * 6, 1)]
-        self.main = nn.Sequential(*layers)
-        init_keras_weights(self)
-
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
-        shape = (self.img_channels, self.img_resolution, self.img_resolution)
-        if img.ndim != 4 or tuple(img.shape[1:]) != shape:
-            raise NetworkInputError(f"D expects images [N, {', '.join(map(str, shape))}], got {tuple(img.shape)}")
-        return self.main(img)
+        return layers + [nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(ch * 6 * 6, 1)]
 
 
 register_architecture(KerasFaceConfig, KerasFaceGenerator, KerasFaceDiscriminator)
