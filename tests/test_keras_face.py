@@ -1,13 +1,13 @@
 """The Keras face tutorial's model (issue 22), pinned layer by layer: shapes, the parameter counts
 Keras reports (from the layer formulas, no Keras), Keras' initialisers, Keras' RMSprop update, the
-flipped and noisy labels, the tutorial's crop, and a tiny run through the CLI that writes its GIF."""
+flipped and noisy labels, the tutorial's crop, and a tiny run through the CLI that writes its GIF.
+Where its options apply: tests/test_training_faithful.py's table rows."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -17,7 +17,6 @@ from facegan.networks import KerasFaceConfig, build_discriminator, build_generat
 from facegan.training import resolve_options
 from facegan.training.losses import adversarial_loss
 from facegan.training.optim import KerasRMSprop
-from facegan.training.options import OptionNotApplicableError, check_options_apply
 from training_helpers import lfw_archive
 
 CFG = KerasFaceConfig()  # the tutorial: 128x128 RGB, latent 32
@@ -130,20 +129,6 @@ def test_flipped_labels_make_generated_one_and_real_zero_and_noise_only_raises_t
     adversarial_loss("bce", x, towards_real=True, label_flip=True, label_noise=0.05).sum().backward()
     noise = 0.5 - x.grad                              # the noisy targets
     assert float(noise.min()) >= 0 and float(noise.max()) <= 0.05 and abs(float(noise.mean()) - 0.025) < 0.002
-
-
-@pytest.mark.parametrize("option, value, refused, accepted", [
-    ("label_flip", True, ("stylegan2", "logistic", "noaug"), ("dcgan", "bce", "noaug")),
-    ("label_noise", 0.05, ("stylegan", "wgan-gp", "noaug"), ("keras-dcgan", "bce", "noaug")),
-    ("rho", 0.9, ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
-    ("clip_value", 1.0, ("stylegan2", "logistic", "noaug"), ("keras-dcgan", "bce", "noaug")),
-    ("lr_decay", 1e-8, ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
-    ("optimizer", "rmsprop", ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
-])
-def test_the_option_table_covers_the_keras_options(option, value, refused, accepted):
-    with pytest.raises(OptionNotApplicableError, match=option):
-        check_options_apply({option: value}, *refused)
-    check_options_apply({option: value}, *accepted)
 
 
 def test_the_keras_face_preset_is_the_tutorial_s_training(tmp_path):
