@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from facegan.cli import main
+from facegan.data.decode import SkipImage
 from facegan.data.transforms import TransformOptions, apply_transform
 from facegan.networks import KerasFaceConfig, build_discriminator, build_generator
 from facegan.training import resolve_options
@@ -152,6 +154,8 @@ def test_the_keras_face_transform_is_the_tutorial_s_crop_and_thumbnail():
     img = Image.fromarray(photo[15:193])
     img.thumbnail((128, 128))
     assert out.shape == (128, 128, 3) and np.array_equal(out, np.asarray(img))
+    with pytest.raises(SkipImage, match="not an aligned CelebA photo"):
+        apply_transform(photo[:178], TransformOptions(transform="keras-face"))
 
 
 def test_a_tiny_keras_face_run_on_lfw_trains_through_the_cli_and_writes_its_grid_gif(tmp_path):

@@ -23,6 +23,7 @@ import facegan
 from facegan.errors import ConfigError, NetworkInputError
 from facegan.networks import (
     DCGANConfig,
+    KerasFaceConfig,
     NetworkConfig,
     StyleGAN2Config,
     StyleGANConfig,
@@ -297,6 +298,12 @@ class TestStyleGAN2(NetworkContract):
 
 class TestDCGAN(NetworkContract):
     config = DCGANConfig(resolution=16, z_dim=16, ngf=8, ndf=8)
+    has_noise = False
+    tracks_w_avg = False
+
+
+class TestKerasFace(NetworkContract):
+    config = KerasFaceConfig(resolution=16, z_dim=16, dense_channels=8, g_channels=8, g_top_channels=8, d_channels=8)
     has_noise = False
     tracks_w_avg = False
 
