@@ -6,12 +6,13 @@ One step = one global minibatch, run through the run's phases (each a record: na
 optimiser, interval, as stylegan2-ada-pytorch's). The architecture's training traits (the
 registry, facegan.networks.config) decide the phases: StyleGAN2 G main, G path-length every 4
 steps, D main, D R1 every 16 (lazy regularisation); StyleGAN v1 D with R1, then G; DCGAN D, then G
-on the same latents. Each phase is accumulated over rounds of `batch_gpu` samples per process,
-with gradients summed across processes; then the optimiser steps, and G_ema, w_avg, the
-path-length mean and ADA's p are updated. Every random draw of a round is seeded from (seed, step,
-phase, round), which makes runs reproducible, independent of the number of processes, and
-resumable exactly from the step counter. A tick prints and logs statistics; every `snap` ticks the
-control grid and a checkpoint are written and the `on_snapshot` callback (the CLI's metrics) runs.
+on the same latents (keras-dcgan, the Keras face tutorial: on new ones). Each phase is accumulated
+over rounds of `batch_gpu` samples per process, with gradients summed across processes; then the
+optimiser steps, and G_ema, w_avg, the path-length mean and ADA's p are updated. Every random
+draw of a round is seeded from (seed, step, phase, round), which makes runs reproducible,
+independent of the number of processes, and resumable exactly from the step counter. A tick
+prints and logs statistics; every `image_snap` ticks (default: `snap`) the control grid is drawn;
+every `snap` ticks a checkpoint is written and the `on_snapshot` callback (the CLI's metrics) runs.
 """
 
 from __future__ import annotations
