@@ -80,6 +80,16 @@ def test_celeba_at_a_lower_resolution_resizes_the_face_crop(tmp_path):
     np.testing.assert_array_equal(Archive(tmp_path / "c.zip").read_image(0), expected)
 
 
+def test_celeba_with_the_keras_face_transform_makes_the_keras_tutorial_s_thumbnails(tmp_path):
+    photos = make_celeba(tmp_path / "celeba", n=2)
+    report = make(tmp_path / "celeba", tmp_path / "k.zip", transform="keras-face")
+    assert report.written == 2 and report.resolution == 128
+    for i, photo in enumerate(photos):
+        img = Image.fromarray(np.ascontiguousarray(photo[15:193]))   # the tutorial: rows 15..193, a 178² square
+        img.thumbnail((128, 128))
+        np.testing.assert_array_equal(Archive(tmp_path / "k.zip").read_image(i), np.asarray(img))
+
+
 def test_celeba_attributes_become_label_vectors_on_request(tmp_path):
     make_celeba(tmp_path / "celeba")
     report = make(tmp_path / "celeba", tmp_path / "c.zip", resolution=32, labels="attributes")

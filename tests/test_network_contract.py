@@ -23,6 +23,7 @@ import facegan
 from facegan.errors import ConfigError, NetworkInputError
 from facegan.networks import (
     DCGANConfig,
+    KerasFaceConfig,
     NetworkConfig,
     StyleGAN2Config,
     StyleGANConfig,
@@ -308,6 +309,12 @@ class TestStyleGAN3(NetworkContract):
                               d_channel_base=128, d_channel_max=8)
     conditional = config.replace(c_dim=3)
     has_noise = False
+
+
+class TestKerasFace(NetworkContract):
+    config = KerasFaceConfig(resolution=16, z_dim=16, dense_channels=8, g_channels=8, g_top_channels=8, d_channels=8)
+    has_noise = False
+    tracks_w_avg = False
 
 
 def test_every_registered_architecture_has_a_contract():

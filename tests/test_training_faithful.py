@@ -113,6 +113,12 @@ ROWS = {
     "ada_interval": (8, ("stylegan2", "logistic", "noaug"), ("stylegan", "logistic", "ada")),
     "ada_kimg": (100, ("stylegan", "wgan-gp", "fixed"), ("stylegan2", "wgan-gp", "ada")),
     "progressive": (PROG, ("stylegan2", "logistic", "noaug"), ("stylegan", "logistic", "noaug")),
+    "optimizer": ("rmsprop", ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
+    "rho": (0.9, ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
+    "clip_value": (1.0, ("stylegan2", "logistic", "noaug"), ("keras-dcgan", "bce", "noaug")),
+    "lr_decay": (1e-8, ("dcgan", "bce", "noaug"), ("keras-dcgan", "bce", "noaug")),
+    "label_flip": (True, ("stylegan2", "logistic", "noaug"), ("dcgan", "bce", "noaug")),
+    "label_noise": (0.05, ("stylegan", "wgan-gp", "noaug"), ("keras-dcgan", "bce", "noaug")),
 }
 
 

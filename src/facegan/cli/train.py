@@ -10,6 +10,7 @@ import click
 from facegan.cli._common import global_quiet
 from facegan.cli._network import RESUME
 from facegan.cli.types import Device, Float, Int, MetricNames, OutputDir
+from facegan.networks import trainable_architectures
 from facegan.training.augment import AUGPIPES
 from facegan.training.options import AUGMENTS, PRECISIONS
 
@@ -18,9 +19,10 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--data", default=None, type=click.Path(exists=True),
               help="Dataset archive (zip or folder); a continued run (--resume RUN) knows its own.")
 @click.option("--outdir", default="runs", type=OutputDir(str), help="Where run directories go.")
-@click.option("--arch", type=click.Choice(["stylegan", "stylegan2", "dcgan"]), default="stylegan2",
+@click.option("--arch", type=click.Choice(trainable_architectures()), default="stylegan2",
               help="The architecture.")
-@click.option("--cfg", default=None, help="Preset (default: stylegan-ffhq, auto, dcgan); see docs/training.md.")
+@click.option("--cfg", default=None,
+              help="Preset (default: stylegan-ffhq, auto, dcgan, keras-face); see docs/training.md.")
 @click.option("--kimg", type=Float(0, 1e7, min_open=True), default=None,
               help="Training length in thousands of images.")
 @click.option("--batch", type=Int(1, 65536), default=None, help="Global batch size (all processes).")
@@ -57,7 +59,8 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.option("--quiet", is_flag=True, hidden=True, default=global_quiet, help="No progress bar (facegan -q).")
 def train(data, arch, cfg, resume, dry_run, quiet, metrics, **overrides) -> None:
-    """Train StyleGAN, StyleGAN2 or DCGAN. Run under torchrun for several GPUs or machines.
+    """Train StyleGAN, StyleGAN2, DCGAN or the Keras face tutorial's DCGAN (keras-dcgan). Run under
+    torchrun for several GPUs or machines.
 
     \b
     Examples:

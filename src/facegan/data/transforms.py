@@ -11,6 +11,9 @@
   centred on (x, y) = (89, 121), i.e. columns 25-152 and rows 57-184, the crop of the official
   `create_celeba`, scaled for a scaled copy of the photos (other shapes are skipped); 128x128 unless
   a resolution is given.
+- `keras-face`: the Keras face tutorial's crop of the same photos: rows 15-192 (a 178x178 square,
+  the full width), then Pillow's `thumbnail` to 128x128 (or the resolution given), as its code;
+  a scaled copy of the photos gets the same crop, scaled.
 
 Resizing uses Pillow's Lanczos (the official default) or box filter (`--resize-filter box`, needed
 to reproduce the paper's FFHQ-256 FIDs). Images are never resized when already at the resolution,
@@ -26,12 +29,13 @@ import numpy as np
 from facegan.data.decode import SkipImage
 from facegan.errors import ConfigError
 
-TRANSFORMS = ("center-crop", "center-crop-wide", "celeba")
+TRANSFORMS = ("center-crop", "center-crop-wide", "celeba", "keras-face")
 RESIZE_FILTERS = ("lanczos", "box")
 
 CELEBA_SIZE = (178, 218)        # width, height of img_align_celeba photos
 CELEBA_CENTER = (89, 121)       # official create_celeba cx, cy
 CELEBA_CROP = 128               # side of the official crop
+KERAS_FACE_TOP = 15             # the Keras tutorial's crop: rows 15 to 193 (exclusive), full width
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,37 @@ def center_crop(a: np.ndarray) -> np.ndarray:
     return a[y:y + s, x:x + s]
 
 
-def celeba_crop(a: np.ndarray) -> np.ndarray:
-    """The official CelebA face crop; a uniformly scaled copy of the 178x218 photos gets the same crop,
-    scaled. Photos of any other shape are not aligned CelebA photos and are skipped."""
+def _celeba_scale(a: np.ndarray) -> float:
+    """How much larger than 178x218 an aligned CelebA photo is; other shapes are skipped."""
     h, w = a.shape[:2]
     scale = w / CELEBA_SIZE[0]
     if abs(h - CELEBA_SIZE[1] * scale) > max(1.0, 0.01 * h):
         raise SkipImage(f"{w}x{h} is not an aligned CelebA photo (178x218 or a scaled copy): the face crop "
                         f"would miss the face")
+    return scale
+
+
+def keras_face_crop(a: np.ndarray) -> np.ndarray:
+    """The Keras tutorial's crop: the full-width square from row 15 of an aligned CelebA photo."""
+    scale = _celeba_scale(a)
+    top = int(round(KERAS_FACE_TOP * scale))
+    return a[top:top + a.shape[1]]
+
+
+def thumbnail(a: np.ndarray, resolution: int) -> np.ndarray:
+    """Pillow's Image.thumbnail to resolution x resolution (its default filter and reducing gap)."""
+    from PIL import Image
+
+    img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    img.thumbnail((resolution, resolution))
+    out = np.asarray(img)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def celeba_crop(a: np.ndarray) -> np.ndarray:
+    """The official CelebA face crop; a uniformly scaled copy of the 178x218 photos gets the same crop,
+    scaled. Photos of any other shape are not aligned CelebA photos and are skipped."""
+    scale = _celeba_scale(a)
     side = int(round(CELEBA_CROP * scale))
     x0 = int(round(CELEBA_CENTER[0] * scale - side / 2))
     y0 = int(round(CELEBA_CENTER[1] * scale - side / 2))
@@ -117,6 +144,11 @@ def apply_transform(a: np.ndarray, opts: TransformOptions) -> np.ndarray:
         a = center_crop(a)
     elif opts.transform == "celeba":
         a = celeba_crop(a)
+    elif opts.transform == "keras-face":
+        a = keras_face_crop(a)
+        if a.shape[1] < (opts.resolution or CELEBA_CROP):
+            raise SkipImage(f"too small: a thumbnail never enlarges {a.shape[1]} px to {opts.resolution} px")
+        return thumbnail(a, opts.resolution or CELEBA_CROP)
     elif opts.transform == "center-crop-wide":
         width, height = opts.resolution, opts.wide_height
         # Crop to the target aspect ratio, around the centre.

@@ -1,4 +1,5 @@
-"""The networks: StyleGAN (v1), StyleGAN2, StyleGAN3 and DCGAN, each built from a typed config.
+"""The networks: StyleGAN (v1), StyleGAN2, StyleGAN3, DCGAN and the Keras face tutorial's DCGAN, each built
+from a typed config.
 
     >>> from facegan.networks import DCGANConfig, build_generator
     >>> G = build_generator(DCGANConfig(resolution=64))
@@ -19,6 +20,7 @@ from facegan.networks.config import (
 )
 from facegan.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from facegan.networks.io import load_networks, load_state_strict, read_config, read_metadata, save_networks
+from facegan.networks.keras_face import KerasFaceConfig, KerasFaceDiscriminator, KerasFaceGenerator
 from facegan.networks.stylegan import (
     STYLEGAN_PRESETS,
     StyleGANConfig,
@@ -35,7 +37,12 @@ from facegan.networks.stylegan3 import (
     set_transform,
     stylegan3_preset,
 )
-from facegan.networks.training_presets import DCGAN_TRAINING, STYLEGAN2_TRAINING, STYLEGAN_TRAINING  # registers
+from facegan.networks.training_presets import (  # registers
+    DCGAN_TRAINING,
+    KERAS_FACE_TRAINING,
+    STYLEGAN2_TRAINING,
+    STYLEGAN_TRAINING,
+)
 
 __all__ = [
     "NOISE_MODES",
@@ -78,6 +85,10 @@ __all__ = [
     "trainable_architectures",
     "training_traits",
     "DCGAN_TRAINING",
+    "KERAS_FACE_TRAINING",
+    "KerasFaceConfig",
+    "KerasFaceDiscriminator",
+    "KerasFaceGenerator",
     "STYLEGAN2_TRAINING",
     "STYLEGAN_TRAINING",
 ]

@@ -73,6 +73,7 @@ class TrainingTraits:
     style_mixing: bool = False              # Style-mixing regularisation exists.
     conditional: bool = True                # Can condition on labels (--cond).
     augmentable: bool = True                # Can train with augmentation (--aug ada/fixed).
+    optimizers: tuple[str, ...] = ("adam",)  # Optimisers it trains with ('adam', 'rmsprop'); the first is the default.
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,12 @@ class DCGANSynthesis(nn.Module):
 
 
 class DCGANGenerator(GeneratorBase):
+    """w = z, then the synthesis network. Subclasses of the DCGAN family (keras_face.py) set their
+    own synthesis class and initialisation."""
+
+    synthesis_cls: type[nn.Module] = DCGANSynthesis
+    init_weights = staticmethod(init_dcgan_weights)
+
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
         self.config = cfg
@@ -108,12 +114,15 @@ class DCGANGenerator(GeneratorBase):
         self.img_resolution = cfg.resolution
         self.img_channels = cfg.img_channels
         self.mapping = DCGANMapping(cfg.z_dim)
-        self.synthesis = DCGANSynthesis(cfg)
-        init_dcgan_weights(self)
+        self.synthesis = self.synthesis_cls(cfg)
+        self.init_weights(self)
 
 
 class DCGANDiscriminator(nn.Module):
-    """Image -> one logit per image (the tutorial's D without its final Sigmoid)."""
+    """Image -> one logit per image (the tutorial's D without its final Sigmoid). Subclasses of the
+    DCGAN family override `layers` and `init_weights`."""
+
+    init_weights = staticmethod(init_dcgan_weights)
 
     def __init__(self, cfg: DCGANConfig):
         super().__init__()
@@ -121,14 +130,17 @@ class DCGANDiscriminator(nn.Module):
         self.c_dim = 0
         self.img_resolution = cfg.resolution
         self.img_channels = cfg.img_channels
+        self.main = nn.Sequential(*self.layers(cfg))
+        self.init_weights(self)
+
+    @staticmethod
+    def layers(cfg: DCGANConfig) -> list[nn.Module]:
         ch = cfg.ndf
         layers: list[nn.Module] = [nn.Conv2d(cfg.img_channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for _ in range(cfg.num_stages):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]
-        self.main = nn.Sequential(*layers)
-        init_dcgan_weights(self)
+        return layers + [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
         shape = (self.img_channels, self.img_resolution, self.img_resolution)

@@ -7,6 +7,8 @@ registry (config.py). Values are the official ones:
 - stylegan2: `stylegan2-config-f`, `paper256`, `paper512`, `paper1024`, `auto`, `cifar`
   (stylegan2-ada-pytorch's `--cfg`), `tiny`
 - dcgan: `dcgan` (the PyTorch tutorial: Adam 2e-4, β1 0.5, batch 128, BCE), `tiny`
+- keras-dcgan: `keras-face` (the Keras face tutorial: Keras RMSprop 1e-4 with clipvalue 1 and decay
+  1e-8, flipped and noisy labels, batch 16, 20 000 iterations, the grid every 50), `tiny`
 
 `tiny` networks train on a 2-core CPU in minutes; they exist for tests and the demo. A preset
 returns plain option values (see config.PresetFn), so this module needs nothing from training.
@@ -19,6 +21,7 @@ from typing import Any
 
 from facegan.networks.config import TrainingTraits, register_training
 from facegan.networks.dcgan import DCGANConfig
+from facegan.networks.keras_face import KerasFaceConfig
 from facegan.networks.stylegan import StyleGANConfig, stylegan_preset
 from facegan.networks.stylegan2 import StyleGAN2Config
 from facegan.networks.stylegan2_presets import PRESET_NAMES as STYLEGAN2_PRESETS
@@ -81,6 +84,19 @@ def _dcgan(cfg: str, facts, c_dim: int, gpus: int, precision: str) -> dict[str, 
                 tick_kimg=1 if cfg == "tiny" else 10, snap=10, precision="fp32")
 
 
+def _keras_face(cfg: str, facts, c_dim: int, gpus: int, precision: str) -> dict[str, Any]:
+    """The Keras tutorial at the dataset's resolution (128 in the tutorial); `tiny` is the same
+    model with narrow layers. 50 steps of 16 = one tick of 0.8 kimg, the grid at every tick."""
+    widths = dict(dense_channels=16, g_channels=32, g_top_channels=32, d_channels=32) if cfg == "tiny" else {}
+    net = KerasFaceConfig(resolution=facts.resolution, img_channels=facts.channels, **widths)
+    steps = 20_000 if cfg == "keras-face" else 250
+    return dict(network=net.to_dict(), loss="bce", batch=16, batch_gpu=16, lr_g=1e-4, lr_d=1e-4,
+                optimizer="rmsprop", rho=0.9, eps=1e-7, clip_value=1.0, lr_decay=1e-8, label_flip=True,
+                label_noise=0.05, ema_kimg=0.0, ema_rampup=None, style_mixing_prob=0.0, pl_weight=0.0,
+                d_reg_interval=None, g_reg_interval=None, r1_gamma=0.0, kimg=steps * 16 / 1000, tick_kimg=0.8,
+                image_snap=1, snap=25 if cfg == "keras-face" else 5, grid_z_std=0.5, precision="fp32")
+
+
 def _presets(fn, names) -> dict:
     return {name: partial(fn, name) for name in names}
 
@@ -100,6 +116,11 @@ DCGAN_TRAINING = TrainingTraits(
     losses=("bce",), default_preset="dcgan", presets=_presets(_dcgan, ("dcgan", "tiny")),
     phase_order=("D", "G"), shared_latents=True, conditional=False, augmentable=False)
 
+KERAS_FACE_TRAINING = TrainingTraits(
+    losses=("bce",), default_preset="keras-face", presets=_presets(_keras_face, ("keras-face", "tiny")),
+    phase_order=("D", "G"), shared_latents=False, conditional=False, augmentable=False, optimizers=("rmsprop",))
+
 register_training(StyleGAN2Config.arch, STYLEGAN2_TRAINING)
 register_training(StyleGANConfig.arch, STYLEGAN_TRAINING)
 register_training(DCGANConfig.arch, DCGAN_TRAINING)
+register_training(KerasFaceConfig.arch, KERAS_FACE_TRAINING)

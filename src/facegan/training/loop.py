@@ -6,12 +6,13 @@ One step = one global minibatch, run through the run's phases (each a record: na
 optimiser, interval, as stylegan2-ada-pytorch's). The architecture's training traits (the
 registry, facegan.networks.config) decide the phases: StyleGAN2 G main, G path-length every 4
 steps, D main, D R1 every 16 (lazy regularisation); StyleGAN v1 D with R1, then G; DCGAN D, then G
-on the same latents. Each phase is accumulated over rounds of `batch_gpu` samples per process,
-with gradients summed across processes; then the optimiser steps, and G_ema, w_avg, the
-path-length mean and ADA's p are updated. Every random draw of a round is seeded from (seed, step,
-phase, round), which makes runs reproducible, independent of the number of processes, and
-resumable exactly from the step counter. A tick prints and logs statistics; every `snap` ticks the
-control grid and a checkpoint are written and the `on_snapshot` callback (the CLI's metrics) runs.
+on the same latents (keras-dcgan, the Keras face tutorial: on new ones). Each phase is accumulated
+over rounds of `batch_gpu` samples per process, with gradients summed across processes; then the
+optimiser steps, and G_ema, w_avg, the path-length mean and ADA's p are updated. Every random
+draw of a round is seeded from (seed, step, phase, round), which makes runs reproducible,
+independent of the number of processes, and resumable exactly from the step counter. A tick
+prints and logs statistics; every `image_snap` ticks (default: `snap`) the control grid is drawn;
+every `snap` ticks a checkpoint is written and the `on_snapshot` callback (the CLI's metrics) runs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from facegan.training import checkpoint as ckpt
 from facegan.training import distributed as dist
 from facegan.training.ema import ema_beta, update_ema, update_w_avg
 from facegan.training.losses import GANLoss, LossContext, PhaseStats
+from facegan.training.optim import KerasRMSprop
 from facegan.training.options import TrainingOptions
 from facegan.training.progress import bar_fields, merge, progress_bar, report_tick
 from facegan.training.resume import ResumePlan, resume_plan
@@ -111,10 +113,14 @@ class State:
 # ----------------------------------------------------------------------------------------------
 # Building blocks.
 
-def make_optimizer(params, opts: TrainingOptions, lr: float, interval: int | None) -> torch.optim.Adam:
+def make_optimizer(params, opts: TrainingOptions, lr: float, interval: int | None) -> torch.optim.Optimizer:
     """Adam, with the official correction for lazy regularisation: lr and betas scaled by N/(N+1).
     As NVIDIA's code, a net with a regularisation interval gets it even when its regulariser is
-    off (a zero γ or PL weight): the interval, not the penalty, decides."""
+    off (a zero γ or PL weight): the interval, not the penalty, decides. Or Keras' RMSprop
+    (optimizer 'rmsprop', the Keras face tutorial), which no architecture regularises lazily."""
+    if opts.optimizer == "rmsprop":
+        return KerasRMSprop(params, lr=lr, rho=opts.rho, eps=opts.eps, clipvalue=opts.clip_value,
+                            decay=opts.lr_decay)
     ratio = interval / (interval + 1) if interval else 1.0
     return torch.optim.Adam(params, lr=lr * ratio, betas=(opts.betas[0] ** ratio, opts.betas[1] ** ratio),
                             eps=opts.eps)
@@ -241,7 +247,7 @@ class TrainingRun:
             self.resume()
         for net in (self.G, self.D, self.G_ema):
             dist.broadcast_module(net, self.dist)
-        self.grid_z = torch.from_numpy(control_latents(self.G.z_dim, opts.seed)).to(self.device)
+        self.grid_z = torch.from_numpy(control_latents(self.G.z_dim, opts.seed, opts.grid_z_std)).to(self.device)
         self.grid_c = grid_labels(self.dataset, len(self.grid_z), opts.seed, self.device) \
             if self.net_config.c_dim else None
         self._open_run_dir()
@@ -275,7 +281,8 @@ class TrainingRun:
         warn_if_bf16_is_emulated(opts.precision, self.device)
         self.loss = GANLoss(self.G, self.D, opts.loss, self.augment_pipe, opts.r1_gamma, opts.style_mixing_prob,
                             opts.pl_weight, opts.pl_batch_shrink, opts.wgan_lambda, opts.wgan_epsilon,
-                            opts.wgan_target, autocast, resolution=net.resolution)
+                            opts.wgan_target, autocast, resolution=net.resolution, label_flip=opts.label_flip,
+                            label_noise=opts.label_noise)
         frozen = frozen_layers(self.D, opts.freezed) if opts.freezed else set()
         self.phases = make_phases(opts, self.loss, {"G": self.G, "D": self.D}, self.optimizers, frozen)
 
@@ -355,6 +362,9 @@ class TrainingRun:
                 stopping = stop.is_set(self.dist)
                 if done or stopping or self.state.nimg >= self.state.tick_start_nimg + self.tick_kimg * 1000:
                     self.tick()
+                    image_snap = self.opts.image_snap or self.opts.snap
+                    if done or stopping or self.state.tick % image_snap == 0:
+                        self.save_control_grid()
                     if done or stopping or self.state.tick % self.opts.snap == 0:
                         self.snapshot()
                     if stopping:
@@ -521,11 +531,19 @@ class TrainingRun:
         self.tick_stats = PhaseStats()
         state.tick_start_nimg, self.tick_start_time = state.nimg, now
 
+    def save_control_grid(self) -> None:
+        """fakesNNNNNN.png (kimg); with a grid cadence finer than the snapshots' (image_snap), a
+        grid between whole kimg is fakesNNNNNN_MMM.png (MMM images more), which sorts in order."""
+        if not self.dist.is_main:
+            return
+        kimg, rest = divmod(self.state.nimg, 1000)
+        name = f"fakes{kimg:06d}_{rest:03d}.png" if rest and self.opts.image_snap else f"fakes{kimg:06d}.png"
+        save_grid(self.run_dir / name, render_grid(self.G_ema, self.grid_z, self.grid_c))
+
     def snapshot(self) -> None:
-        """The control grid, a checkpoint, then the on_snapshot callback (metrics)."""
+        """A checkpoint, then the on_snapshot callback (metrics); the control grid is saved first."""
         state, run_dir = self.state, self.run_dir
         if self.dist.is_main:
-            save_grid(run_dir / f"fakes{state.nimg // 1000:06d}.png", render_grid(self.G_ema, self.grid_z, self.grid_c))
             st = {"state": state.to_dict(), "opt_G": self.optimizers["G"].state_dict(),
                   "opt_D": self.optimizers["D"].state_dict()}
             if self.augment_pipe is not None:

@@ -7,7 +7,9 @@
 - wgan-gp: WGAN with gradient penalty and drift (Gulrajani et al.; ProGAN/StyleGAN's CelebA-HQ
   setting): G: -D(G(z)); D: D(G(z)) - D(x) + λ/t²·(‖∇D(x̂)‖ - t)² + ε·D(x)², x̂ a random point
   between a real and a fake.
-- bce: the DCGAN tutorial's binary cross-entropy (on logits).
+- bce: the DCGAN tutorial's binary cross-entropy (on logits). Options of the Keras face tutorial:
+  label flipping (real = 0, generated = 1) and label noise (D's labels + n·U(0, 1); G's target
+  stays clean).
 
 Phases are named as the official code's: 'Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth'. Every
 per-sample loss is divided by the *global* batch (and multiplied by the phase's lazy-regularisation
@@ -68,14 +70,18 @@ class LossContext:
     pl_mean: float = 0.0                                   # Running mean of path lengths (from the loop).
 
 
-def adversarial_loss(kind: str, logits: torch.Tensor, towards_real: bool) -> torch.Tensor:
+def adversarial_loss(kind: str, logits: torch.Tensor, towards_real: bool, label_flip: bool = False,
+                     label_noise: float = 0.0) -> torch.Tensor:
     """The per-sample loss that pushes D's `logits` towards 'real' (or 'fake'): the one place
-    the loss kinds differ in their main terms."""
+    the loss kinds differ in their main terms. bce: the 'real' label is 1 (0 with `label_flip`),
+    plus `label_noise`·U(0, 1) per sample."""
     if kind == "logistic":
         return F.softplus(-logits if towards_real else logits)
     if kind == "wgan-gp":
         return -logits if towards_real else logits
-    target = torch.ones_like(logits) if towards_real else torch.zeros_like(logits)
+    target = torch.full_like(logits, float(towards_real != label_flip))
+    if label_noise:
+        target = target + label_noise * torch.rand_like(logits)
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
@@ -83,13 +89,15 @@ class GANLoss:
     def __init__(self, G, D, kind: str = "logistic", augment_pipe=None, r1_gamma: float = 10.0,
                  style_mixing_prob: float = 0.9, pl_weight: float = 0.0, pl_batch_shrink: int = 2,
                  wgan_lambda: float = 10.0, wgan_epsilon: float = 0.001, wgan_target: float = 1.0,
-                 autocast_dtype: torch.dtype | None = None, resolution: int | None = None):
+                 autocast_dtype: torch.dtype | None = None, resolution: int | None = None,
+                 label_flip: bool = False, label_noise: float = 0.0):
         self.G, self.D, self.kind, self.augment_pipe = G, D, kind, augment_pipe
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_batch_shrink = pl_weight, pl_batch_shrink
         self.wgan_lambda, self.wgan_epsilon, self.wgan_target = wgan_lambda, wgan_epsilon, wgan_target
         self.autocast_dtype = autocast_dtype
         self.resolution = resolution          # The networks' full resolution (None: the images').
+        self.label_flip, self.label_noise = label_flip, label_noise  # bce only (options.APPLIES)
 
     def regularises(self, net: str) -> bool:
         """Whether the loss has a regulariser for 'G' (path length) or 'D' (R1, gradient penalty)."""
@@ -152,7 +160,7 @@ class GANLoss:
         logits = self.run_D(img, gen_c, ctx)
         stats.add("Loss/scores/fake", logits)
         stats.add("Loss/signs/fake", logits.sign())
-        loss = adversarial_loss(self.kind, logits, towards_real=True)
+        loss = adversarial_loss(self.kind, logits, towards_real=True, label_flip=self.label_flip)
         stats.add("Loss/G/loss", loss)
         stats.add_w(w_first)  # for the w_avg update
         (loss.sum() * (gain / ctx.global_batch)).backward()
@@ -182,7 +190,8 @@ class GANLoss:
             logits = self.run_D(img, gen_c, ctx)
             stats.add("Loss/scores/fake", logits)
             stats.add("Loss/signs/fake", logits.sign())
-            loss_gen = adversarial_loss(self.kind, logits, towards_real=False)
+            loss_gen = adversarial_loss(self.kind, logits, towards_real=False, label_flip=self.label_flip,
+                                        label_noise=self.label_noise)
             (loss_gen.sum() * (gain / ctx.global_batch)).backward()
             total = total + loss_gen.detach().sum()
         if self.kind == "wgan-gp" and d_reg:
@@ -198,7 +207,8 @@ class GANLoss:
         stats.add("Loss/signs/real", logits.sign())
         loss = torch.zeros_like(logits)
         if d_main:
-            loss = adversarial_loss(self.kind, logits, towards_real=True)
+            loss = adversarial_loss(self.kind, logits, towards_real=True, label_flip=self.label_flip,
+                                    label_noise=self.label_noise)
             if self.kind == "wgan-gp":
                 loss = loss + self.wgan_epsilon * logits.square()
             stats.add("Loss/D/loss_real", loss)

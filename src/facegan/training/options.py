@@ -24,6 +24,7 @@ from facegan.networks.config import NetworkConfig, TrainingTraits, config_from_d
 from facegan.networks.config import training_traits as traits_of
 
 AUGMENTS = ("noaug", "ada", "fixed")
+OPTIMIZERS = ("adam", "rmsprop")       # rmsprop: Keras' (training/optim.py)
 PRECISIONS = ("fp32", "mixed", "bf16")
 REMOVED_OPTIONS = ("channels_last",)   # Read from old options.json files and ignored.
 
@@ -39,6 +40,14 @@ class OptionNotApplicableError(ConfigError):
 
 def _lazy(t: TrainingTraits, loss: str, aug: str, v: Any) -> bool:
     return t.lazy_regularisation
+
+
+def _rmsprop(t: TrainingTraits, loss: str, aug: str, v: Any) -> bool:
+    return "rmsprop" in t.optimizers
+
+
+def _bce(t: TrainingTraits, loss: str, aug: str, v: Any) -> bool:
+    return loss == "bce"
 
 
 # The one table of which option applies where: option -> (its flag, when it applies, the test
@@ -68,6 +77,13 @@ APPLIES: dict[str, tuple[str, str, Callable[[TrainingTraits, str, str, Any], boo
     "ada_kimg": ("ada_kimg", "with --aug ada", lambda t, loss, aug, v: aug == "ada"),
     "progressive": ("progressive", "to architectures that grow progressively",
                     lambda t, loss, aug, v: t.progressive or v is None),
+    "optimizer": ("optimizer", "to the optimisers the architecture trains with",
+                  lambda t, loss, aug, v: v in t.optimizers),
+    "rho": ("rho", "to architectures that train with RMSprop", _rmsprop),
+    "clip_value": ("clip_value", "to architectures that train with RMSprop (Keras' clipvalue)", _rmsprop),
+    "lr_decay": ("lr_decay", "to architectures that train with RMSprop (Keras' time-based decay)", _rmsprop),
+    "label_flip": ("label_flip", "to the bce loss", _bce),
+    "label_noise": ("label_noise", "to the bce loss", _bce),
 }
 
 
@@ -120,6 +136,8 @@ class TrainingOptions:
     batch_gpu: int = 4                       # Samples per process per accumulation round.
     tick_kimg: float = 4                     # Progress line every N kimg (v1: per resolution).
     snap: int = 50                           # Snapshot (images, checkpoint, metrics) every N ticks.
+    image_snap: int | None = None            # Control grid every N ticks (official image_snapshot_ticks), None = snap.
+    grid_z_std: float = 1.0                  # Standard deviation of the control grid's latents (Keras tutorial: 0.5).
     keep_checkpoints: int = 3                # Keep the last N checkpoints.
     seed: int = 0                            # Global seed.
     # Optimisation.
@@ -127,6 +145,10 @@ class TrainingOptions:
     lr_d: float = 0.002
     betas: tuple[float, float] = (0.0, 0.99)
     eps: float = 1e-8
+    optimizer: str = "adam"                  # adam, or rmsprop (Keras': eps after the square root).
+    rho: float = 0.9                         # RMSprop's decay of the squared-gradient average.
+    clip_value: float | None = None          # RMSprop: clip each gradient element to +-N (Keras' clipvalue).
+    lr_decay: float = 0.0                    # RMSprop: lr / (1 + lr_decay * updates) (Keras' decay).
     # Loss and regularisation.
     loss: str = "logistic"                   # logistic (+R1, +PL), wgan-gp or bce (the architecture's losses).
     r1_gamma: float = 10.0                   # R1 weight (logistic).
@@ -139,6 +161,8 @@ class TrainingOptions:
     wgan_epsilon: float = 0.001              # WGAN-GP drift term.
     wgan_target: float = 1.0
     style_mixing_prob: float = 0.9           # Style-mixing regularisation.
+    label_flip: bool = False                 # bce: generated = 1, real = 0 (the Keras tutorial).
+    label_noise: float = 0.0                 # bce: D's labels + label_noise * U(0, 1).
     # EMA generator.
     ema_kimg: float = 10.0                   # Half-life of G_ema in thousands of images, 0 = G_ema is G.
     ema_rampup: float | None = None          # Ramp-up (fraction of images shown), None = off.
@@ -182,7 +206,14 @@ class TrainingOptions:
             raise ConfigError("style_mixing_prob must be in [0, 1]")
         if not 0 <= self.aug_p <= 1:
             raise ConfigError("--p must be in [0, 1]")
-        check_options_apply({"cond": self.cond, "aug": self.aug, "progressive": self.progressive},
+        if self.image_snap is not None and self.image_snap < 1:
+            raise ConfigError(f"image_snap must be >= 1, got {self.image_snap}")
+        if self.grid_z_std <= 0 or self.label_noise < 0 or self.lr_decay < 0:
+            raise ConfigError("grid_z_std must be > 0, label_noise and lr_decay >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        check_options_apply({"cond": self.cond, "aug": self.aug, "progressive": self.progressive,
+                             "optimizer": self.optimizer},
                             self.arch, self.loss, self.aug)
         if self.keep_checkpoints < 1:
             raise ConfigError("keep_checkpoints must be >= 1")

@@ -7,7 +7,8 @@
         events.out.tfevents.*   the same scalars for TensorBoard (when tensorboard is installed)
         reals.png           a grid of training images
         fakes_init.png      the control grid before training
-        fakesNNNNNN.png     the control grid at kimg NNNNNN (every snapshot)
+        fakesNNNNNN.png     the control grid at kimg NNNNNN (every snapshot, or every image_snap ticks;
+                            fakesNNNNNN_MMM.png between whole kimg)
         progress.gif        the control grids over training (at the end)
         checkpoints/        see checkpoint.py
         network-final.safetensors   G, D, G_ema at the end
@@ -91,9 +92,9 @@ class StatsWriter:
             self.tb.close()
 
 
-def control_latents(z_dim: int, seed: int) -> np.ndarray:
-    """The fixed 6x6 grid of latents of a run."""
-    return np.random.RandomState(seed).randn(GRID[0] * GRID[1], z_dim).astype(np.float32)
+def control_latents(z_dim: int, seed: int, std: float = 1.0) -> np.ndarray:
+    """The fixed 6x6 grid of latents of a run, N(0, std²) (the Keras tutorial: std 0.5)."""
+    return (np.random.RandomState(seed).randn(GRID[0] * GRID[1], z_dim) * std).astype(np.float32)
 
 
 def save_grid(path: Path, images: np.ndarray) -> None:
