@@ -65,6 +65,8 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "--cfg tiny", "sh", "the official presets build networks of millions of parameters; `tiny` is "
                  "the same architecture, small"),
     Substitution(r'cfg="paper256"', 'cfg="tiny"', "python", "as above"),
+    Substitution(r"--kimg \d{3,}\b", "--kimg 0.032", "sh", "hundreds of kimg: one or two steps (and one more "
+                 "than a resumed one-step run)"),
     Substitution(r"^(facegan train (?=.*--resume runs/)(?!.*--kimg).*)$", r"\1 --kimg 0.032", "sh",
                  "resuming a one-step run: one step more"),
     Substitution(r"^(facegan train (?!.*--kimg)(?!.*(?:-n|--dry-run)\b).*)$", r"\1 --kimg 0.016", "sh",
@@ -123,6 +125,7 @@ FIXTURE_NAMES: dict[str, str] = {
     # networks: a `tiny` StyleGAN2 for those archives (what `facegan train --cfg tiny` builds), untrained
     "ffhq.safetensors": "tiny-sg2.safetensors", "network.safetensors": "tiny-sg2.safetensors",
     "network-final.safetensors": "tiny-sg2.safetensors", "net.safetensors": "tiny-sg2.safetensors",
+    "faces.safetensors": "tiny-sg2.safetensors", "other.safetensors": "tiny-sg2.safetensors",
     # official files in each format, written by the interop tests' fixture writers
     "stylegan2-ffhq-config-f.pkl": "sg2-tf.pkl", "karras2019stylegan-ffhq-1024x1024.pkl": "v1-tf.pkl",
     "ffhq.pkl": "sg2-ada.pkl", "network-snapshot-000400.pkl": "sg2-ada.pkl",
@@ -131,6 +134,7 @@ FIXTURE_NAMES: dict[str, str] = {
     "proj/projected_w.npz": "projected_w.npz",
     # photos and dataset sources
     "me.jpg": "me.jpg", "photos": "photos", "home/photos": "photos", "home/celeba": "celeba",
+    "img_align_celeba": "celeba/img_align_celeba",
     "home/ffhq/images1024x1024": "ffhq-images", "home/lsun/bedroom_train_lmdb": "bedroom_train_lmdb",
     "home/lsun/car_lmdb": "car_lmdb", "home/cifar-10-python.tar.gz": "cifar-10-python.tar.gz",
 }
