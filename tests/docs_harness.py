@@ -137,7 +137,8 @@ FIXTURE_NAMES: dict[str, str] = {
     "proj/projected_w.npz": "projected_w.npz",
     # photos and dataset sources
     "me.jpg": "me.jpg", "photo1.png": "photo1.png", "photo2.jpg": "me.jpg",
-    "photos": "photos", "home/photos": "photos", "home/celeba": "celeba",
+    "photos": "photos", "astronaut.png": "astronaut.png", "holiday.jpg": "holiday.jpg",
+    "home/holiday-photos": "holiday-photos", "home/photos": "photos", "home/celeba": "celeba",
     "img_align_celeba": "celeba/img_align_celeba",
     "home/ffhq/images1024x1024": "ffhq-images", "home/lsun/bedroom_train_lmdb": "bedroom_train_lmdb",
     "home/lsun/car_lmdb": "car_lmdb", "home/cifar-10-python.tar.gz": "cifar-10-python.tar.gz",
@@ -166,6 +167,13 @@ def build_fixtures(root: Path) -> Path:
         Image.fromarray(f).resize((64, 80)).convert("RGB").save(photos / f"photo{i:02d}.jpg", quality=95)
     Image.fromarray(big[12]).convert("RGB").save(root / "me.jpg", quality=95)
     Image.fromarray(big[13]).convert("RGB").save(root / "photo1.png")
+    from skimage.data import astronaut  # a photo dlib finds a face in, for the alignment examples
+    astro = Image.fromarray(astronaut())
+    astro.save(root / "astronaut.png")
+    astro.save(root / "holiday.jpg", quality=95)
+    (root / "holiday-photos").mkdir()
+    astro.save(root / "holiday-photos" / "astronaut.jpg", quality=95)
+    astro.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "holiday-photos" / "mirrored.jpg", quality=95)
     ffhq = root / "ffhq-images"
     ffhq.mkdir()
     for i, f in enumerate(big[:8]):
