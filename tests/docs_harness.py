@@ -74,6 +74,8 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "resuming a one-step run: one step more"),
     Substitution(r"^(facegan train (?!.*--kimg)(?!.*(?:-n|--dry-run)\b).*)$", r"\1 --kimg 0.016", "sh",
                  "a run without --kimg would train for the preset's length"),
+    Substitution(r"kimg=30000\b", "kimg=0.032", "python", "resuming a one-step run: one step more"),
+    Substitution(r"--freezed 10\b", "--freezed 2", "sh", "`tiny`'s D has 10 layers: freeze 2 of them"),
     Substitution(r'resolve_options\("faces\.zip",', 'resolve_options("faces.zip", kimg=0.016,', "python",
                  "as above"),
     Substitution(r"runs/\d{5}-faces-stylegan2-(?:paper256|auto)", "runs/00000-faces-stylegan2-tiny", "sh",
