@@ -70,8 +70,6 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "more than a resumed one-step run)"),
     Substitution(r"--steps \d{3,}\b", "--steps 4", "sh", "a CNN detector: four steps, not hundreds"),
     Substitution(r"--fakes-per-psi \d+", "--fakes-per-psi 8", "sh", "8 fakes per psi, not 100"),
-    Substitution(r"^(facegan train (?=.*--resume runs/)(?!.*--kimg).*)$", r"\1 --kimg 0.032", "sh",
-                 "resuming a one-step run: one step more"),
     Substitution(r"^(facegan train (?!.*--kimg)(?!.*(?:-n|--dry-run)\b).*)$", r"\1 --kimg 0.016", "sh",
                  "a run without --kimg would train for the preset's length"),
     Substitution(r"kimg=30000\b", "kimg=0.032", "python", "resuming a one-step run: one step more"),
