@@ -76,7 +76,7 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
     Substitution(r"--freezed 10\b", "--freezed 2", "sh", "`tiny`'s D has 10 layers: freeze 2 of them"),
     Substitution(r'resolve_options\("faces\.zip",', 'resolve_options("faces.zip", kimg=0.016,', "python",
                  "as above"),
-    Substitution(r"runs/\d{5}-faces-stylegan2-(?:paper256|auto)", "runs/00000-faces-stylegan2-tiny", "sh",
+    Substitution(r"runs/\d{5}-faces-stylegan2-paper256", "runs/00000-faces-stylegan2-tiny", "sh",
                  "a run directory of the docs is the run the page's first `facegan train` made (cfg tiny)"),
     Substitution(r"--resolution \d+x\d+", "--resolution 16x12", "sh", "tiny archives"),
     Substitution(r"--resolution \d+\b", "--resolution 16", "sh", "tiny archives"),
