@@ -8,8 +8,8 @@ What runs (the rules are spelled out for authors in docs/contributing.md):
 - Every command of a fenced `sh`, `bash`, `shell` or `console` block runs (in `console` blocks the
   lines that start with `$ `; elsewhere every line, `\\` continuations joined, `#` comments dropped).
   `facegan ...` runs in-process through the CLI's entry point (`facegan serve` as a real server
-  process that must answer /healthz), `python ...` as a subprocess. Any other program has no runner:
-  mark it illustrative.
+  process that must answer /healthz), `python ...` as a subprocess, `cp SRC DST` as a file copy. Any other
+  program has no runner: mark it illustrative.
 - Each page runs in a fresh scratch folder holding the tiny fixtures under the names the docs use
   (`faces.zip`, `ffhq.safetensors`, `stylegan2-ffhq-config-f.pkl`, `~/photos`, ...: `FIXTURE_NAMES`),
   with HOME pointing into it, so `~/photos` is a fixture too. A page that creates an archive
@@ -61,14 +61,19 @@ class Substitution:
 
 
 SUBSTITUTIONS: tuple[Substitution, ...] = (
-    Substitution(r"--cfg (?:paper256|paper512|paper1024|stylegan2-config-f|stylegan-ffhq|stylegan-celebahq|cifar)\b",
+    Substitution(r"--cfg (?:auto|paper256|paper512|paper1024|stylegan2-config-f|stylegan-ffhq|stylegan-celebahq"
+                 r"|cifar)\b",
                  "--cfg tiny", "sh", "the official presets build networks of millions of parameters; `tiny` is "
                  "the same architecture, small"),
     Substitution(r'cfg="paper256"', 'cfg="tiny"', "python", "as above"),
-    Substitution(r"^(facegan train (?=.*--resume runs/)(?!.*--kimg).*)$", r"\1 --kimg 0.032", "sh",
-                 "resuming a one-step run: one step more"),
+    Substitution(r"^(facegan train .*--kimg )[1-9]\d*\b", r"\g<1>0.032", "sh", "a run of kimg: one or two steps (one "
+                 "more than a resumed one-step run)"),
+    Substitution(r"--steps \d{3,}\b", "--steps 4", "sh", "a CNN detector: four steps, not hundreds"),
+    Substitution(r"--fakes-per-psi \d+", "--fakes-per-psi 8", "sh", "8 fakes per psi, not 100"),
     Substitution(r"^(facegan train (?!.*--kimg)(?!.*(?:-n|--dry-run)\b).*)$", r"\1 --kimg 0.016", "sh",
                  "a run without --kimg would train for the preset's length"),
+    Substitution(r"kimg=30000\b", "kimg=0.032", "python", "resuming a one-step run: one step more"),
+    Substitution(r"--freezed 10\b", "--freezed 2", "sh", "`tiny`'s D has 10 layers: freeze 2 of them"),
     Substitution(r'resolve_options\("faces\.zip",', 'resolve_options("faces.zip", kimg=0.016,', "python",
                  "as above"),
     Substitution(r"runs/\d{5}-faces-stylegan2-paper256", "runs/00000-faces-stylegan2-tiny", "sh",
@@ -123,6 +128,7 @@ FIXTURE_NAMES: dict[str, str] = {
     # networks: a `tiny` StyleGAN2 for those archives (what `facegan train --cfg tiny` builds), untrained
     "ffhq.safetensors": "tiny-sg2.safetensors", "network.safetensors": "tiny-sg2.safetensors",
     "network-final.safetensors": "tiny-sg2.safetensors", "net.safetensors": "tiny-sg2.safetensors",
+    "faces.safetensors": "tiny-sg2.safetensors", "other.safetensors": "tiny-sg2.safetensors",
     # official files in each format, written by the interop tests' fixture writers
     "stylegan2-ffhq-config-f.pkl": "sg2-tf.pkl", "karras2019stylegan-ffhq-1024x1024.pkl": "v1-tf.pkl",
     "ffhq.pkl": "sg2-ada.pkl", "network-snapshot-000400.pkl": "sg2-ada.pkl",
@@ -130,7 +136,10 @@ FIXTURE_NAMES: dict[str, str] = {
     # a projection's result for ffhq.pkl (generation.md renders it before its projection section)
     "proj/projected_w.npz": "projected_w.npz",
     # photos and dataset sources
-    "me.jpg": "me.jpg", "photos": "photos", "home/photos": "photos", "home/celeba": "celeba",
+    "me.jpg": "me.jpg", "photo1.png": "photo1.png", "photo2.jpg": "me.jpg",
+    "photos": "photos", "astronaut.png": "astronaut.png", "holiday.jpg": "holiday.jpg",
+    "home/holiday-photos": "holiday-photos", "home/photos": "photos", "home/celeba": "celeba",
+    "img_align_celeba": "celeba/img_align_celeba",
     "home/ffhq/images1024x1024": "ffhq-images", "home/lsun/bedroom_train_lmdb": "bedroom_train_lmdb",
     "home/lsun/car_lmdb": "car_lmdb", "home/cifar-10-python.tar.gz": "cifar-10-python.tar.gz",
 }
@@ -157,6 +166,14 @@ def build_fixtures(root: Path) -> Path:
     for i, f in enumerate(big[:12]):  # not square: the docs' --transform center-crop squares them
         Image.fromarray(f).resize((64, 80)).convert("RGB").save(photos / f"photo{i:02d}.jpg", quality=95)
     Image.fromarray(big[12]).convert("RGB").save(root / "me.jpg", quality=95)
+    Image.fromarray(big[13]).convert("RGB").save(root / "photo1.png")
+    from skimage.data import astronaut  # a photo dlib finds a face in, for the alignment examples
+    astro = Image.fromarray(astronaut())
+    astro.save(root / "astronaut.png")
+    astro.save(root / "holiday.jpg", quality=95)
+    (root / "holiday-photos").mkdir()
+    astro.save(root / "holiday-photos" / "astronaut.jpg", quality=95)
+    astro.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "holiday-photos" / "mirrored.jpg", quality=95)
     ffhq = root / "ffhq-images"
     ffhq.mkdir()
     for i, f in enumerate(big[:8]):
@@ -306,6 +323,12 @@ def run_command(text: str, workdir: Path, used: set[int] | None = None) -> str:
         return run_facegan(argv[1:], text)
     if program == "python":
         return run_python(argv[1:], env, workdir, text)
+    if program == "cp" and len(argv) == 3:
+        try:
+            shutil.copy2(workdir / argv[1], workdir / argv[2])
+        except OSError as exc:
+            raise CommandFailed(f"`{text}`: {exc}") from None
+        return ""
     raise CommandFailed(f"no runner for `{program}` in `{text}`: mark the block or the line illustrative "
                         f"(docs/contributing.md), or teach tests/docs_harness.py to run it")
 

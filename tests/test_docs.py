@@ -78,7 +78,7 @@ class PageRun:
         if isinstance(outcome, Skipped):
             pytest.skip(f"illustrative: {outcome}")
         if outcome is not None:
-            failed_above = [i for i in range(index) if self.outcomes[i] is not None
+            failed_above = [i for i in range(index) if self.outcomes.get(i) is not None
                             and not isinstance(self.outcomes[i], Skipped)]
             note = f" (blocks above it failed: lines {[self.examples[i].line for i in failed_above]})" \
                 if failed_above else ""

@@ -237,3 +237,15 @@ def test_freeze_d_refuses_more_layers_than_d_has(faces, tmp_path):
     with pytest.raises(ConfigError, match="--freezed 50"):
         TrainingRun(opts, dist.Dist(), progress=False).setup()
     assert not list(tmp_path.iterdir())                            # a failed start leaves no run folder
+
+
+def test_freeze_d_leaves_at_least_one_layer_trainable(faces, tmp_path):
+    from facegan.errors import ConfigError
+    from facegan.networks import build_discriminator
+    from facegan.training.loop import frozen_layers
+
+    D = build_discriminator(resolve_options(faces, arch="stylegan2", cfg="tiny").network_config)
+    n = sum(1 for m in D.modules() if any(True for _ in m.parameters(recurse=False)))
+    assert len(frozen_layers(D, n - 1)) < len(list(D.parameters()))
+    with pytest.raises(ConfigError, match=f"--freezed {n}: .* at least one must stay trainable"):
+        frozen_layers(D, n)

@@ -151,8 +151,9 @@ def frozen_layers(D: torch.nn.Module, n: int) -> set[int]:
     """Freeze-D (Mo et al. 2020, stylegan2-ada-pytorch's --freezed): ids of the parameters of D's
     first `n` layers (modules holding parameters, in D's order, from the image inwards)."""
     layers = [m for m in D.modules() if any(True for _ in m.parameters(recurse=False))]
-    if n > len(layers):
-        raise ConfigError(f"--freezed {n}: the discriminator has only {len(layers)} layers")
+    if n >= len(layers):  # all frozen: D would have nothing to train (and its loss no gradient)
+        raise ConfigError(f"--freezed {n}: the discriminator has only {len(layers)} layers, and at least one "
+                          f"must stay trainable")
     return {id(p) for m in layers[:n] for p in m.parameters(recurse=False)}
 
 
