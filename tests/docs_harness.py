@@ -123,7 +123,8 @@ def substitute(line: str, scope: str, used: set[int] | None = None) -> str:
 # Every name a page may use, and the fixture that stands for it (built once per session by build_fixtures).
 FIXTURE_NAMES: dict[str, str] = {
     # archives: 64 real LFW faces, 16x16 grayscale
-    "faces.zip": "lfw16.zip", "celeba128.zip": "lfw16.zip", "metfaces.zip": "lfw16.zip", "ffhq.zip": "lfw16.zip",
+    "faces.zip": "lfw16.zip", "celeba128.zip": "lfw16.zip", "celeba-keras.zip": "lfw16.zip",
+    "metfaces.zip": "lfw16.zip", "ffhq.zip": "lfw16.zip",
     "ffhq-real.zip": "lfw16.zip",
     # networks: a `tiny` StyleGAN2 for those archives (what `facegan train --cfg tiny` builds), untrained
     "ffhq.safetensors": "tiny-sg2.safetensors", "network.safetensors": "tiny-sg2.safetensors",
