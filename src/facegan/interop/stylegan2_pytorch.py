@@ -133,15 +133,22 @@ def code_of(gen: PersistentObject) -> str:
     return "stylegan3" if flat else "stylegan2-ada-pytorch"
 
 
-def stylegan3_generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
-    """The StyleGAN3Config fields of a networks_stylegan3.Generator (official defaults where not recorded)."""
+def _generator_kwargs(obj: PersistentObject, where: str, mapping_keys, synthesis_keys):
+    """A Generator's recorded kwargs, its mapping_kwargs and its synthesis_kwargs (with the synthesis
+    arguments that stylegan3's copy takes flat), each checked against the keys its code knows."""
     kw = _kwargs(obj, _G_ARGS, where)
-    flat = {key: kw.pop(key) for key in list(kw) if key in _SG3_SYNTHESIS_KEYS}
+    flat = {key: kw.pop(key) for key in list(kw) if key in synthesis_keys}
     _take(kw, {*_G_ARGS, "mapping_kwargs", "synthesis_kwargs"}, where)
     mk = _mapping(kw.get("mapping_kwargs"), f"{where} mapping_kwargs")
     sk = {**_mapping(kw.get("synthesis_kwargs"), f"{where} synthesis_kwargs"), **flat}
-    _take(mk, _SG3_MAPPING_KEYS, f"{where} mapping_kwargs")
-    _take(sk, _SG3_SYNTHESIS_KEYS, f"{where} synthesis_kwargs")
+    _take(mk, mapping_keys, f"{where} mapping_kwargs")
+    _take(sk, synthesis_keys, f"{where} synthesis_kwargs")
+    return kw, mk, sk
+
+
+def stylegan3_generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
+    """The StyleGAN3Config fields of a networks_stylegan3.Generator (official defaults where not recorded)."""
+    kw, mk, sk = _generator_kwargs(obj, where, _SG3_MAPPING_KEYS, _SG3_SYNTHESIS_KEYS)
     out = dict(z_dim=kw["z_dim"], c_dim=kw["c_dim"], w_dim=kw["w_dim"], resolution=kw["img_resolution"],
                img_channels=kw["img_channels"])
     for ours, theirs in (("mapping_layers", "num_layers"), ("mapping_lr_multiplier", "lr_multiplier"),
@@ -157,13 +164,7 @@ def stylegan3_generator_config(obj: PersistentObject, where: str = "G") -> dict[
 
 def generator_config(obj: PersistentObject, where: str = "G") -> dict[str, Any]:
     defaults = DEFAULTS[code_of(obj)]
-    kw = _kwargs(obj, _G_ARGS, where)
-    flat = {key: kw.pop(key) for key in list(kw) if key in _SYNTHESIS_KEYS}
-    _take(kw, {*_G_ARGS, "mapping_kwargs", "synthesis_kwargs"}, where)
-    mk = _mapping(kw.get("mapping_kwargs"), f"{where} mapping_kwargs")
-    sk = {**_mapping(kw.get("synthesis_kwargs"), f"{where} synthesis_kwargs"), **flat}
-    _take(mk, _MAPPING_KEYS, f"{where} mapping_kwargs")
-    _take(sk, _SYNTHESIS_KEYS, f"{where} synthesis_kwargs")
+    kw, mk, sk = _generator_kwargs(obj, where, _MAPPING_KEYS, _SYNTHESIS_KEYS)
     if mk.get("activation", "lrelu") != "lrelu" or sk.get("activation", "lrelu") != "lrelu":
         raise NetworkFormatError(f"{where}: only lrelu activations are supported")
     beta = mk.get("w_avg_beta", defaults["w_avg_beta"])
