@@ -74,10 +74,11 @@ BUILD_SRC = "import os\nos.system('touch PWNED_BY_BUILD_SRC')\n"
 
 
 def tf_network(name: str, build_func: str, variables: dict, static_kwargs: dict, version: int,
-               components: dict | None = None) -> TFNetworkRecord:
-    """A TF network state holding float32 `variables` and a build_module_src that must never run."""
+               components: dict | None = None, io_spec: dict | None = None) -> TFNetworkRecord:
+    """A TF network state holding float32 `variables` and a build_module_src that must never run
+    (`io_spec`: version 5's input and output shapes and names)."""
     return _tf_network(name, build_func, {k: np.asarray(v, dtype=np.float32) for k, v in variables.items()},
-                       static_kwargs, version, components, build_module_src=BUILD_SRC)
+                       static_kwargs, version, components, build_module_src=BUILD_SRC, io_spec=io_spec)
 
 
 def persistent_tree(module: torch.nn.Module, class_name: str, module_src: str, init_kwargs: dict | None = None):

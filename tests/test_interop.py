@@ -212,7 +212,8 @@ def test_an_unknown_build_function_is_named(tmp_path, v1_parts, d_build, message
 
 @pytest.mark.parametrize("build,version,message", [
     ("G_main", 3, "unknown build function 'G_main' for a version-3"),
-    ("G_style", 5, "unknown version 5"),
+    ("G_style", 5, "unknown build function 'G_style' for a version-5"),
+    ("G_main", 6, "unknown version 6"),
     ("G_paper", 2, "Progressive GAN network"),
     ("G_custom", 4, "unknown build function 'G_custom'"),
 ])

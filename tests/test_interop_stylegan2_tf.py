@@ -57,8 +57,9 @@ SPECS = {
                      G=dict(**SMALL, **G_SMALL, synthesis_func="G_synthesis_stylegan_revised"), D_kw=SMALL),
     # StyleGAN2-ADA (TF): conditional, projection D with a label mapping, an active conv clamp,
     # z and w of different sizes (the label embedding defaults to latent_size, the mapping to dlatent_size).
+    # Its dnnlib writes state version 5, with the networks' input and output shapes and names.
     "ada-conditional": dict(
-        synthesis="G_synthesis", D="D_main",
+        synthesis="G_synthesis", D="D_main", version=5,
         G=dict(**{**SMALL, "label_size": 3}, latent_size=12, dlatent_size=16, mapping_layers=2, conv_clamp=1.5,
                num_fp16_res=1),
         D_kw=dict(**{**SMALL, "label_size": 3}, mapping_layers=1, conv_clamp=1.5, num_fp16_res=1,
@@ -188,10 +189,20 @@ def generator_network(name, v, spec, kw=None):
     comp_kw = {k: x for k, x in kw.items() if k not in ("synthesis_func", "mapping_func")}  # G_main's own kwargs
     num_layers = 2 * log2(kw["resolution"]) - 2
     parts = {p: {k[len(p) + 1:]: x for k, x in v.items() if k.startswith(p + "/")} for p in ("mapping", "synthesis")}
-    comps = {"synthesis": tf_network("G_synthesis", spec["synthesis"], parts["synthesis"], comp_kw, 4),
+    version = spec.get("version", 4)
+    z, c, w, res = kw["latent_size"], kw["label_size"], kw["dlatent_size"], kw["resolution"]
+    io = {"mapping": dict(input_shapes=[[None, z], [None, c]], output_shapes=[[None, num_layers, w]],
+                          input_names=["latents_in", "labels_in"], output_names=["dlatents_out"]),
+          "synthesis": dict(input_shapes=[[None, num_layers, w]], output_shapes=[[None, kw["num_channels"], res, res]],
+                            input_names=["dlatents_in"], output_names=["images_out"]),
+          "main": dict(input_shapes=[[None, z], [None, c]], output_shapes=[[None, kw["num_channels"], res, res]],
+                       input_names=["latents_in", "labels_in"], output_names=["images_out"])}
+    comps = {"synthesis": tf_network("G_synthesis", spec["synthesis"], parts["synthesis"], comp_kw, version,
+                                     io_spec=io["synthesis"]),
              "mapping": tf_network("G_mapping", "G_mapping", parts["mapping"],
-                                   {**comp_kw, "dlatent_broadcast": num_layers}, 4)}
-    return tf_network(name, "G_main", {k: x for k, x in v.items() if "/" not in k}, kw, 4, comps)
+                                   {**comp_kw, "dlatent_broadcast": num_layers}, version, io_spec=io["mapping"])}
+    return tf_network(name, "G_main", {k: x for k, x in v.items() if "/" not in k}, kw, version, comps,
+                      io_spec=io["main"])
 
 
 def write_fixture(path, spec, seed):
@@ -200,7 +211,11 @@ def write_fixture(path, spec, seed):
     g_vars = generator_variables(rng, spec["G"], spec["synthesis"])
     d_vars = discriminator_variables(rng, spec["D_kw"], spec["D"])
     gs_vars = generator_variables(rng, spec["G"], spec["synthesis"])
-    write_tf_pickle(path, generator_network("G", g_vars, spec), tf_network("D", spec["D"], d_vars, spec["D_kw"], 4),
+    version, kw = spec.get("version", 4), spec["D_kw"]
+    d_io = dict(input_shapes=[[None, kw["num_channels"], kw["resolution"], kw["resolution"]], [None, kw["label_size"]]],
+                output_shapes=[[None, 1]], input_names=["images_in", "labels_in"], output_names=["scores_out"])
+    write_tf_pickle(path, generator_network("G", g_vars, spec),
+                    tf_network("D", spec["D"], d_vars, kw, version, io_spec=d_io),
                     generator_network("Gs", gs_vars, spec))
     return g_vars, d_vars, gs_vars
 

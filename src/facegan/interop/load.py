@@ -55,12 +55,12 @@ def detect_tf_family(G: TFNetwork, D: TFNetwork, Gs: TFNetwork, path: Path) -> s
     if build in PROGAN_BUILDS:
         raise NetworkFormatError(f"{path}: a Progressive GAN network (build function {build!r}); facegan loads "
                                  "StyleGAN (v1) and StyleGAN2 networks only")
-    if not isinstance(version, int) or not 2 <= version <= 4:
+    if not isinstance(version, int) or not 2 <= version <= 5:
         raise NetworkFormatError(f"{path}: a TensorFlow network pickle of unknown version {version!r} "
-                                 f"(build function {build!r}); StyleGAN writes 2-3, StyleGAN2 4")
-    if build == "G_style":  # StyleGAN, or the StyleGAN2 code's config A (version 4)
+                                 f"(build function {build!r}); StyleGAN writes 2-3, StyleGAN2 4, StyleGAN2-ADA 5")
+    if build == "G_style" and version <= 4:  # StyleGAN, or the StyleGAN2 code's config A (version 4)
         return "stylegan-tf"
-    if build == "G_main" and version == 4:
+    if build == "G_main" and version >= 4:  # StyleGAN2 (4) and StyleGAN2-ADA's TensorFlow code (5)
         return "stylegan2-tf"
     raise NetworkFormatError(f"{path}: unknown build function {build!r} for a version-{version} TensorFlow network "
                              "(known: G_style for StyleGAN, G_main for StyleGAN2)")

@@ -1,7 +1,7 @@
 """Reading the recorded state of TensorFlow `Network` objects and filling our modules from it.
 
 A TF network pickle (StyleGAN, StyleGAN2, StyleGAN2-ADA) holds (G, D, Gs); each network's state
-has `version` (2-3: StyleGAN, 4: StyleGAN2 and ADA), `build_func_name` (G_style, G_main, D_basic,
+has `version` (2-3: StyleGAN, 4: StyleGAN2, 5: StyleGAN2-ADA), `build_func_name` (G_style, G_main, D_basic,
 D_stylegan2, ...), `static_kwargs` (the constructor arguments), `components` (mapping and
 synthesis sub-networks) and `variables`, a list of (name, array) in TensorFlow layouts
 (dense [in, out], conv [kh, kw, in, out]).

@@ -12,6 +12,9 @@ a plain dict:
     build_func_name   'G_main', 'G_style', 'D_main', ...
     variables         [(name, value)] in TensorFlow layouts, the network's own variables only
 
+Version 5 (StyleGAN2-ADA's TensorFlow code) appends `input_shapes`, `output_shapes`, `input_names`
+and `output_names`; readers that know version 4 ignore them.
+
 NumPy arrays are written with the NumPy 1 spelling of their rebuilder (`numpy.core.multiarray`),
 which NumPy 2 still reads, so the PyTorch environments of NVIDIA's repositories (NumPy 1) read the
 file; 0-d variables are NumPy scalars, as TensorFlow's session returns them.
@@ -58,13 +61,20 @@ class GlobalName:
 
 def tf_network(name: str, build_func: str, variables: Mapping[str, Any], static_kwargs: Mapping[str, Any],
                version: int = 4, components: Mapping[str, TFNetworkRecord] | None = None,
-               build_module_src: str = "") -> TFNetworkRecord:
-    """A network state with the keys of the official __getstate__, in its order."""
-    return TFNetworkRecord({
+               build_module_src: str = "", io_spec: Mapping[str, list] | None = None) -> TFNetworkRecord:
+    """A network state with the keys of the official __getstate__, in its order. Version 5 adds
+    `io_spec`: input_shapes, output_shapes, input_names and output_names."""
+    state = {
         "version": version, "name": name, "static_kwargs": dict(static_kwargs),
         "components": dict(components or {}), "build_module_src": build_module_src,
         "build_func_name": build_func, "variables": list(variables.items()),
-    })
+    }
+    if version >= 5:
+        state.update({key: list((io_spec or {}).get(key, [])) for key in V5_IO_KEYS})
+    return TFNetworkRecord(state)
+
+
+V5_IO_KEYS = ("input_shapes", "output_shapes", "input_names", "output_names")
 
 
 def split_scopes(variables: Mapping[str, Any], scopes: Mapping[str, str]) -> tuple[dict, dict[str, dict]]:
