@@ -72,7 +72,6 @@ def serve(network, data, db, host, port, pool_size, psi, random_psi, device, pre
         allowed_hosts=tuple(allowed_hosts) or None, detector=detector, workers=workers)
     sock = bind(host, port)  # before the banner and the model load: a taken port is one line, not a traceback
     if workers > 1:  # N workers build their own app (facegan.web.workers), and uvicorn binds for them
-        sock.close()
         app = None
     else:
         app = create_app(settings)
@@ -83,7 +82,7 @@ def serve(network, data, db, host, port, pool_size, psi, random_psi, device, pre
     if app is None:
         from facegan.web.workers import run
 
-        return run(settings, log_level)
+        return run(settings, log_level, held=sock)
     config = uvicorn.Config(app, log_level=log_level, proxy_headers=False, server_header=False, date_header=True,
                             timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])

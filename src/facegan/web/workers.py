@@ -56,8 +56,11 @@ def app_from_env():
     return create_app(settings)
 
 
-def run(settings: WebSettings, log_level: str = "info") -> None:
-    """Serve `settings.workers` processes on settings.host:settings.port until stopped."""
+def run(settings: WebSettings, log_level: str = "info", held=None) -> None:
+    """Serve `settings.workers` processes on settings.host:settings.port until stopped. `held` is a
+    socket already bound to that address (the CLI's early port check): it stays bound through the
+    checks below, so no other program can take the port meanwhile, and is closed just before
+    uvicorn binds it again (SO_REUSEADDR) for its workers."""
     import uvicorn
 
     import facegan
@@ -70,6 +73,8 @@ def run(settings: WebSettings, log_level: str = "info") -> None:
     Archive(settings.data).close()
     open_storage(settings.db).close()
     os.environ[ENV] = settings_to_json(settings)
+    if held is not None:
+        held.close()
     uvicorn.run("facegan.web.workers:app_from_env", factory=True, workers=settings.workers, host=settings.host,
                 port=settings.port, log_level=log_level, proxy_headers=False, server_header=False,
                 date_header=True, timeout_graceful_shutdown=10)
