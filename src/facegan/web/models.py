@@ -98,8 +98,8 @@ class RenderIn(Strict):
     translate_x: Translate = Field(0.0, description="StyleGAN3 only: translate the image right by this many image "
                                                     "widths, as `facegan generate --translate X,Y`.")
     translate_y: Translate = Field(0.0, description="StyleGAN3 only: translate the image down, in image widths.")
-    rotate: Rotate = Field(0.0, description="StyleGAN3 only: rotate the image by this many degrees, as "
-                                            "`facegan generate --rotate`.")
+    rotate: Rotate = Field(0.0, description="StyleGAN3 only: rotate the image by this many degrees "
+                                            "(counter-clockwise), as `facegan generate --rotate`.")
 
     def params(self) -> RenderParams:
         return RenderParams(seed=self.seed, psi=self.psi, cutoff=self.cutoff, mix_seed=self.mix_seed,
