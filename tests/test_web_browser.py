@@ -161,3 +161,61 @@ def test_the_game_fits_a_phone_screen(browser, site):
     page.locator(".face").nth(1).tap()
     page.wait_for_selector("#reveal:not([hidden])")
     context.close()
+
+
+@pytest.fixture(scope="module")
+def sg3_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-sg3")
+    settings = WebSettings(network=build_network(root / "sg3.safetensors", "stylegan3", 32),
+                           data=build_archive(root / "faces.zip", count=8), db=root / "game.sqlite", pool_size=4)
+    with serve_in_thread(create_app(settings)) as base:
+        yield base
+
+
+EXPLORER_PIXELS = ("() => { const i = document.getElementById('explore-image');"
+                   " const c = document.createElement('canvas'); c.width = i.naturalWidth;"
+                   " c.height = i.naturalHeight; const g = c.getContext('2d');"
+                   " g.drawImage(i, 0, 0); return Array.from(g.getImageData(0, 0, c.width, c.height).data).join(); }")
+
+
+def wait_for_new_image(page, old_src: str | None) -> None:
+    page.wait_for_function("old => { const i = document.getElementById('explore-image');"
+                           " return i.src !== old && i.complete && i.naturalWidth > 0; }", arg=old_src)
+
+
+def test_the_explorer_translates_and_rotates_a_stylegan3_face(page, sg3_site):
+    page.goto(sg3_site + "/explore?seed=3")
+    wait_for_new_image(page, None)
+    assert page.locator("#transform").is_visible() and page.locator("#rotate").is_visible()
+    plain = page.evaluate(EXPLORER_PIXELS)
+    # The keyboard moves a slider as a mouse drag does: input events, then change.
+    page.locator("#rotate").focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('rotate=15')")
+    page.wait_for_function("() => document.getElementById('explore-status').textContent.includes('rotate 15')")
+    assert page.locator("#rotate-value").inner_text() == "15"
+    rotated = page.evaluate(EXPLORER_PIXELS)
+    assert rotated != plain
+    src = page.locator("#explore-image").get_attribute("src")
+    page.locator("#translate_x").fill("0.3")
+    page.locator("#translate_x").dispatch_event("change")
+    wait_for_new_image(page, src)
+    page.wait_for_function("() => location.search.includes('translate_x=0.3')")
+    assert page.evaluate(EXPLORER_PIXELS) not in (plain, rotated)
+    assert "rotate=15" in page.locator("#explore-download").get_attribute("href")
+    # Reset puts the face back where it was, and the links lose the transform.
+    src = page.locator("#explore-image").get_attribute("src")
+    page.locator("#reset-transform").click()
+    wait_for_new_image(page, src)
+    page.wait_for_function("() => !location.search.includes('rotate') && !location.search.includes('translate')")
+    assert page.evaluate(EXPLORER_PIXELS) == plain
+    assert page.problems == []
+
+
+def test_the_explorer_has_no_translate_or_rotate_for_stylegan2(page, site):
+    base, _ = site
+    page.goto(base + "/explore?seed=3")
+    page.wait_for_function("() => document.getElementById('explore-image').naturalWidth > 0")
+    assert page.locator("#transform").count() == 0 and page.locator("#rotate").count() == 0
+    assert page.problems == []

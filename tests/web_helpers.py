@@ -15,7 +15,14 @@ import torch
 
 from facegan.data.archive import ArchiveWriter
 from facegan.data.sources import lfw_subset
-from facegan.networks import DCGANConfig, StyleGAN2Config, StyleGANConfig, build_generator, save_networks
+from facegan.networks import (
+    DCGANConfig,
+    StyleGAN2Config,
+    StyleGANConfig,
+    build_generator,
+    save_networks,
+    stylegan3_preset,
+)
 
 
 def build_network(path: Path, arch: str = "dcgan", resolution: int = 32, channels: int = 1) -> Path:
@@ -29,6 +36,9 @@ def build_network(path: Path, arch: str = "dcgan", resolution: int = 32, channel
     elif arch == "stylegan":
         cfg = StyleGANConfig(resolution=resolution, img_channels=channels, z_dim=32, w_dim=32, mapping_layers=2,
                              mapping_fmaps=32, fmap_base=512, fmap_max=32)
+    elif arch == "stylegan3":  # -T with 4 layers, as the network contract tests build it
+        cfg = stylegan3_preset("stylegan3-t", resolution, img_channels=channels, z_dim=8, w_dim=8, num_layers=4,
+                               channel_base=128, channel_max=8, d_channel_base=128, d_channel_max=8)
     else:
         raise ValueError(arch)
     G = build_generator(cfg)

@@ -101,6 +101,7 @@ def info(svc: Svc):
     return InfoOut(
         network=net.name, architecture=net.arch, resolution=net.resolution, channels=net.channels,
         num_ws=net.num_ws, c_dim=net.c_dim, has_noise=net.has_noise, style_mixing=net.mixing, groups=net.groups,
+        transform=net.transform,
         display_size=svc.game.reals.display_size,
         preview_resolution=s.preview_resolution if net.resolution > s.preview_resolution else None,
         psi_range=s.psi_range, random_psi=s.random_psi,
@@ -180,7 +181,10 @@ def _render(svc, params: RenderParams, download: bool = False, where: str = "que
     headers = {"X-Render-Ms": f"{out.ms:.1f}", "X-Seed": str(params.seed), "X-Psi": f"{params.psi:g}",
                "Cache-Control": "no-store" if params.noise_mode == "random" else "private, max-age=3600"}
     if download:
-        headers["Content-Disposition"] = f'attachment; filename="facegan-seed{params.seed}-psi{params.psi:g}.png"'
+        moved = (f"-tx{params.translate_x:g}-ty{params.translate_y:g}-rot{params.rotate:g}"
+                 if params.transformed else "")
+        headers["Content-Disposition"] = (f'attachment; filename="facegan-seed{params.seed}-psi{params.psi:g}'
+                                          f'{moved}.png"')
     return Response(out.png, media_type="image/png", headers=headers)
 
 

@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from facegan.web.render import SEED_MAX, RenderParams
+from facegan.web.render import ROTATE_MAX, SEED_MAX, TRANSLATE_MAX, RenderParams
 from facegan.web.tells import MARKABLE
 
 TOKEN = r"^[A-Za-z0-9_-]{16,64}$"
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 Psi = Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)]
+Translate = Annotated[float, Field(ge=-TRANSLATE_MAX, le=TRANSLATE_MAX, allow_inf_nan=False)]
+Rotate = Annotated[float, Field(ge=-ROTATE_MAX, le=ROTATE_MAX, allow_inf_nan=False)]
 
 
 class Problem(BaseModel):
@@ -93,11 +95,17 @@ class RenderIn(Strict):
     noise: Literal["const", "random", "none"] = "const"
     class_: Annotated[int, Field(ge=0)] | None = Field(None, alias="class", description="Conditional networks.")
     preview: bool = Field(False, description="Low resolution, for networks above the preview resolution.")
+    translate_x: Translate = Field(0.0, description="StyleGAN3 only: translate the image right by this many image "
+                                                    "widths, as `facegan generate --translate X,Y`.")
+    translate_y: Translate = Field(0.0, description="StyleGAN3 only: translate the image down, in image widths.")
+    rotate: Rotate = Field(0.0, description="StyleGAN3 only: rotate the image by this many degrees "
+                                            "(counter-clockwise), as `facegan generate --rotate`.")
 
     def params(self) -> RenderParams:
         return RenderParams(seed=self.seed, psi=self.psi, cutoff=self.cutoff, mix_seed=self.mix_seed,
                             mix_group=self.mix_group, noise_mode=self.noise, class_idx=self.class_,
-                            preview=self.preview)
+                            preview=self.preview, translate_x=self.translate_x, translate_y=self.translate_y,
+                            rotate=self.rotate)
 
 
 class RenderQuery(RenderIn):
@@ -119,6 +127,7 @@ class InfoOut(Strict):
     c_dim: int
     has_noise: bool
     style_mixing: bool
+    transform: bool = Field(description="StyleGAN3: renders take translate_x, translate_y and rotate.")
     groups: dict[str, list[int]]
     display_size: int
     preview_resolution: int | None

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facegan.errors import ConfigError
 from facegan.web.models import Psi, RenderIn, Seed
-from facegan.web.render import SEED_MAX
+from facegan.web.render import ROTATE_MAX, SEED_MAX, TRANSLATE_MAX
 from facegan.web.services import Svc
 from facegan.web.strictjson import jsonable
 from facegan.web.tells import ARCH_NOTES, TELL_NAMES, TELLS
@@ -67,9 +67,12 @@ def explore_page(request: Request, q: Annotated[RenderIn, Query()], svc: Svc):
         svc.renderer.check(params)
     except ConfigError as exc:
         error = str(exc)
-    query = q.model_dump(by_alias=True, exclude_none=True, exclude={"preview"})
+    # The links carry translate and rotate only when they move the image (StyleGAN3).
+    unmoved = {k for k in ("translate_x", "translate_y", "rotate") if not getattr(q, k)}
+    query = q.model_dump(by_alias=True, exclude_none=True, exclude={"preview", *unmoved})
     return page(request, "explore.html", q=q, query=query, error=error, noise_modes=("const", "random", "none"),
-                max_cutoff=net.num_ws, preview=net.resolution > svc.settings.preview_resolution)
+                max_cutoff=net.num_ws, preview=net.resolution > svc.settings.preview_resolution,
+                translate_max=TRANSLATE_MAX, rotate_max=ROTATE_MAX)
 
 
 @router.get("/stats", response_class=HTMLResponse)

@@ -6,6 +6,11 @@ any architecture works. One lock serialises the generator: the pool renders a ba
 an interactive render waits for at most one batch. Networks whose synthesis takes `max_resolution`
 (StyleGAN v1) render low-resolution previews by stopping early; the others render in full and are
 downscaled.
+
+StyleGAN3's translate and rotate (the explorer's, as `facegan generate --translate/--rotate`) live in
+a buffer of the shared generator (`G.synthesis.input.transform`): a render that asks for them writes
+it under the lock and puts the network's own transform back before the lock is released, so no other
+request (another player's face, the game's fakes) ever sees it.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ from facegan.errors import ConfigError
 from facegan.generation.latents import seed_to_z
 from facegan.generation.mixing import STYLE_GROUPS, group_layers, mix_styles
 from facegan.networks.base import NOISE_MODES
+from facegan.networks.stylegan3 import is_stylegan3, set_transform
 from facegan.utils.device import warn_if_bf16_is_emulated
 from facegan.utils.images import to_uint8
 from facegan.web.imaging import encode_png, to_display
 
 SEED_MAX = 2**32 - 1
+# StyleGAN3's translate (in image widths, as gen_images.py's --translate) and rotate (degrees): one
+# image width either way moves the centre to the border and beyond; +-180 degrees is every angle once.
+TRANSLATE_MAX = 1.0
+ROTATE_MAX = 180.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class NetworkInfo:
     has_noise: bool                   # Per-pixel noise inputs (noise mode matters).
     groups: dict[str, list[int]]      # Style-mixing groups -> ws layers (empty: the group does not exist here).
     early_exit: bool                  # synthesis(ws, max_resolution=...) is supported.
+    transform: bool = False           # StyleGAN3: the image can be translated and rotated.
 
     @property
     def mixing(self) -> bool:
@@ -60,7 +71,8 @@ def describe_network(G, name: str) -> NetworkInfo:
         early = False
     return NetworkInfo(name=name, arch=arch, resolution=int(G.img_resolution), channels=int(G.img_channels),
                        num_ws=int(G.num_ws), z_dim=int(G.z_dim), c_dim=int(G.c_dim),
-                       has_noise=any("noise" in n for n in named), groups=groups, early_exit=early)
+                       has_noise=any("noise" in n for n in named), groups=groups, early_exit=early,
+                       transform=is_stylegan3(G))
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,15 @@ class RenderParams:
     noise_mode: str = "const"
     class_idx: int | None = None      # Conditional networks only.
     preview: bool = False             # Low resolution (networks above the preview resolution).
+    translate_x: float = 0.0          # StyleGAN3 only: translate the image (image widths) ...
+    translate_y: float = 0.0
+    rotate: float = 0.0               # ... and rotate it (degrees), as `facegan generate`.
+
+    @property
+    def transformed(self) -> bool:
+        """Translated or rotated: the generator's transform is written for this render (0, 0, 0 leaves
+        the network's own, as `facegan generate` without --translate/--rotate)."""
+        return bool(self.translate_x or self.translate_y or self.rotate)
 
 
 @dataclass(frozen=True)
@@ -126,6 +147,13 @@ class Renderer:
             raise ConfigError("this network is unconditional: it takes no class")
         if info.c_dim > 0 and p.class_idx is not None and not 0 <= p.class_idx < info.c_dim:
             raise ConfigError(f"class must be in [0, {info.c_dim - 1}], got {p.class_idx}")
+        for name, value, bound in (("translate_x", p.translate_x, TRANSLATE_MAX),
+                                   ("translate_y", p.translate_y, TRANSLATE_MAX), ("rotate", p.rotate, ROTATE_MAX)):
+            if not np.isfinite(value) or not -bound <= value <= bound:
+                raise ConfigError(f"{name} must be in [{-bound:g}, {bound:g}], got {value}")
+        if p.transformed and not info.transform:
+            raise ConfigError(f"translate and rotate apply to StyleGAN3 networks only (they move its Fourier-feature "
+                              f"input); this network is {info.arch}")
 
     # -- rendering ----------------------------------------------------------------------------
     def _labels(self, classes: list[int | None]) -> torch.Tensor | None:
@@ -151,6 +179,20 @@ class Renderer:
             img = self.G.synthesis(ws, noise_mode=noise_mode, **kwargs)
         return to_uint8(img.float())
 
+    @contextlib.contextmanager
+    def _transform(self, p: RenderParams):
+        """The generator translated and rotated as `p` asks, for the duration (hold the lock)."""
+        if not p.transformed:
+            yield
+            return
+        buffer = self.G.synthesis.input.transform
+        own = buffer.clone()
+        try:
+            set_transform(self.G, (p.translate_x, p.translate_y), p.rotate)
+            yield
+        finally:
+            buffer.copy_(own)
+
     @torch.inference_mode()
     def fakes(self, seeds: list[int], psis: list[float], classes: list[int | None]) -> np.ndarray:
         """uint8 [N, R, R, C] fakes at full resolution, constant noise (reproducible from seed and psi)."""
@@ -163,7 +205,7 @@ class Renderer:
         self.check(p)
         info = self.info
         small = p.preview and info.resolution > self.preview_resolution
-        with self.lock:
+        with self.lock, self._transform(p):
             ws = self._ws([p.seed], [p.psi], p.cutoff, [p.class_idx])
             if p.mix_seed is not None:
                 ws_mix = self._ws([p.mix_seed], [p.psi], p.cutoff, [p.class_idx])

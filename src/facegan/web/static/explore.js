@@ -9,7 +9,8 @@
   const status = document.getElementById("explore-status");
   const download = document.getElementById("explore-download");
   const permalink = document.getElementById("explore-permalink");
-  const psiValue = document.getElementById("psi-value");
+  const outputs = [...form.querySelectorAll("output[for]")];  // the sliders' values
+  const MOVES = ["translate_x", "translate_y", "rotate"];     // StyleGAN3 only (the fieldset is there)
   const usePreview = form.dataset.preview === "true";
   let inFlight = false;
   let wanted = null;       // {query, preview} still to render
@@ -37,6 +38,7 @@
     const noise = value("noise");
     if (noise && noise !== "const") p.set("noise", noise);
     if (value("class")) p.set("class", value("class"));
+    MOVES.forEach((name) => { if (Number(value(name))) p.set(name, Number(value(name)).toString()); });
     return p.toString();
   }
 
@@ -73,8 +75,10 @@
         const ms = Math.round(performance.now() - started);
         const server = response.headers.get("X-Render-Ms");
         const cached = server !== null && Number(server) === 0;
+        const params = new URLSearchParams(q);
+        const moved = MOVES.filter((name) => params.has(name)).map((name) => name + " " + params.get(name));
         status.textContent = (preview ? "Preview" : "Rendered") + " in " + ms + " ms" + (cached ? " (cached)" : "")
-          + "; seed " + new URLSearchParams(q).get("seed") + ", \u03c8 " + new URLSearchParams(q).get("psi");
+          + "; seed " + params.get("seed") + ", \u03c8 " + params.get("psi") + moved.map((m) => ", " + m).join("");
         if (!preview) shown = q;
         download.href = "/api/render.png?" + q + "&download=true";
         permalink.href = "/explore?" + q;
@@ -98,7 +102,10 @@
   }
 
   function schedule(preview, delay) {
-    psiValue.textContent = Number(form.elements.namedItem("psi").value).toFixed(2);
+    outputs.forEach((out) => {
+      const input = form.elements.namedItem(out.getAttribute("for"));
+      out.textContent = Number(input.value).toFixed(Number(out.dataset.digits || 2));
+    });
     window.clearTimeout(timer);
     timer = window.setTimeout(() => {
       wanted = { q: query(), preview: preview && usePreview };
@@ -116,6 +123,11 @@
   }));
   document.getElementById("random-seed").addEventListener("click", () => {
     form.elements.namedItem("seed").value = Math.floor(Math.random() * 4294967296);
+    schedule(false, 0);
+  });
+  const reset = document.getElementById("reset-transform");
+  if (reset) reset.addEventListener("click", () => {
+    MOVES.forEach((name) => { form.elements.namedItem(name).value = "0"; });
     schedule(false, 0);
   });
   shown = image.getAttribute("src") ? query() : null;
