@@ -275,15 +275,15 @@ def modulated_conv2d(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodula
     if demodulate:
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
-    weight, w = w, w.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)
-    dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None  # [N, O]
     if torch.compiler.is_compiling():
+        # sum_{i,k} (s_i w_oik)^2 = sum_i s_i^2 sum_k w_oik^2: no per-sample weight is formed.
+        dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None  # [N, O]
         gain = s if input_gain is None else s * input_gain
-        y = torch.nn.functional.conv2d(x * gain.reshape(N, I, 1, 1).to(x.dtype), weight.to(x.dtype),
-                                       padding=padding)
+        y = torch.nn.functional.conv2d(x * gain.reshape(N, I, 1, 1).to(x.dtype), w.to(x.dtype), padding=padding)
         return y if dcoefs is None else y * dcoefs.reshape(N, O, 1, 1).to(y.dtype)
-    if dcoefs is not None:
-        w = w * dcoefs.reshape(N, O, 1, 1, 1)
+    w = w.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
     if input_gain is not None:
         w = w * input_gain.expand(N, I).reshape(N, 1, I, 1, 1)
     y = torch.nn.functional.conv2d(x.reshape(1, N * I, *x.shape[2:]), w.reshape(N * O, I, kh, kw).to(x.dtype),

@@ -154,7 +154,9 @@ def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_fi
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     x = _upsample(x, fu, up, padding, flip_filter)
-    inplace = not torch.is_grad_enabled()
+    # In place without autograd; not when traced: x is a view, and a traced in-place op on a view
+    # becomes a copy of the whole base tensor (ONNX ScatterND).
+    inplace = not (torch.is_grad_enabled() or torch.compiler.is_compiling())
     if slope != 1:
         x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if gain != 1:
