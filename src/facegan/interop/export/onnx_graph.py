@@ -22,11 +22,12 @@ which move the image as gen_images.py's --translate/--rotate do (the graph compu
 transform that set_transform writes into the input's `transform` buffer), one value for the whole
 batch, as psi. They are optional the ONNX way: an initializer of the same name holds the default
 (the `translate`/`rotate` export options, else what the network's buffer holds), so a caller that
-feeds only z and psi gets the unmoved image, as from any other architecture's graph. onnxruntime
-lists them in get_overridable_initializers() rather than get_inputs(), and warns once per session
-that they are not constants. StyleGAN3 has no noise: noise_mode changes nothing there. The traced
-StyleGAN3 runs its modulated convolutions as scaled activations + one convolution (a grouped
-convolution's group count may not depend on N in a graph) and its filtered lrelu as convolutions.
+feeds only z and psi gets the image at the defaults (unmoved, unless given at export), as from any
+other architecture's graph. onnxruntime lists them in get_overridable_initializers() rather than
+get_inputs(), and logs a warning for each when a session loads the file. StyleGAN3 has no noise:
+noise_mode changes nothing there. The traced StyleGAN3 runs its modulated convolutions as scaled
+activations + one convolution (a grouped convolution's group count may not depend on N in a
+graph) and its filtered lrelu as convolutions, out of place.
 
 Exported with PyTorch's dynamo-based exporter (`torch.onnx.export(dynamo=True)`, which needs the
 `onnxscript` package); the TorchScript-based one cannot export the modulated convolutions (their
