@@ -1,13 +1,15 @@
 """ONNX generator throughput: onnxruntime on the CPU against PyTorch, same weights, same graph.
 
-    PYTHONPATH=src python benchmarks/onnx_throughput.py [--archs stylegan2,stylegan,dcgan]
-        [--resolution 64] [--batch 4] [--rounds 5]
+    PYTHONPATH=src python benchmarks/onnx_throughput.py
+        [--archs stylegan2,stylegan,dcgan,stylegan3-t,stylegan3-r] [--resolution 64] [--batch 4] [--rounds 5]
 
-Per architecture (official widths: StyleGAN2 config F, StyleGAN `stylegan-ffhq`, the DCGAN tutorial's;
-random weights) the generator is exported with `facegan.export(G, path, format="onnx")` (z, psi ->
-uint8 images, const noise) and both sides generate the same batch, alternating round by round with
-the same number of threads; one JSON line each with the medians, the speed ratio (> 1: onnxruntime
-is faster), the export time, the file size and the largest difference in grey levels.
+Per architecture (official widths: StyleGAN2 config F, StyleGAN `stylegan-ffhq`, the DCGAN tutorial's,
+StyleGAN3-T and -R as stylegan3's train.py builds them; random weights) the generator is exported
+with `facegan.export(G, path, format="onnx")` (z, psi -> uint8 images, const noise; StyleGAN3's
+translate and rotate left at their defaults) and both sides generate the same batch, alternating
+round by round with the same number of threads; one JSON line each with the medians, the speed
+ratio (> 1: onnxruntime is faster), the export time, the file size and the largest difference in
+grey levels.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def config_for(arch: str, resolution: int):
         from facegan.networks.stylegan import stylegan_preset
 
         return stylegan_preset("stylegan-ffhq", resolution)
+    if arch.startswith("stylegan3"):
+        from facegan.networks import stylegan3_preset
+
+        return stylegan3_preset(arch, resolution)
     from facegan.networks.dcgan import DCGANConfig
 
     return DCGANConfig(resolution=resolution)

@@ -134,6 +134,7 @@ FIXTURE_NAMES: dict[str, str] = {
     "stylegan2-ffhq-config-f.pkl": "sg2-tf.pkl", "karras2019stylegan-ffhq-1024x1024.pkl": "v1-tf.pkl",
     "ffhq.pkl": "sg2-ada.pkl", "network-snapshot-000400.pkl": "sg2-ada.pkl",
     "network-snapshot-025000.pkl": "sg2-ada.pkl", "net.pkl": "sg2-ada.pkl", "cifar10.pkl": "sg2-ada-cond.pkl",
+    "stylegan3-t-ffhqu-256x256.pkl": "sg3-t.pkl",
     # a projection's result for ffhq.pkl (generation.md renders it before its projection section)
     "proj/projected_w.npz": "projected_w.npz",
     # photos and dataset sources
@@ -208,6 +209,8 @@ def build_fixtures(root: Path) -> Path:
                             c_dim=c_dim)
         nets = {"G": build_generator(c), "D": build_discriminator(c), "G_ema": build_generator(c)}
         write_snapshot(root / name, nets, sg2_init_kwargs(c), EVIL_SRC)
+    from stylegan3_fixtures import tiny_config, write_sg3_snapshot
+    write_sg3_snapshot(root / "sg3-t.pkl", tiny_config("stylegan3-t", 16), with_d=False)
 
     return root
 

@@ -229,6 +229,32 @@ def set_transform(G: nn.Module, translate: tuple[float, float] = (0.0, 0.0), rot
         inp.transform.copy_(torch.from_numpy(m))
 
 
+def inverse_transform(translate: torch.Tensor, rotate: torch.Tensor) -> torch.Tensor:
+    """inv(make_transform(translate, rotate)) in closed form from tensors (translate [2] in image
+    widths, rotate [] in degrees): the matrix that set_transform writes, as a traceable function
+    (the ONNX graph computes it from its translate and rotate inputs)."""
+    a = torch.deg2rad(rotate)
+    c, s = torch.cos(a), torch.sin(a)
+    tx, ty = translate.unbind()
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    return torch.stack([c, -s, s * ty - c * tx,
+                        s, c, -(s * tx + c * ty),
+                        zero, zero, one]).reshape(3, 3)
+
+
+def get_transform(G: nn.Module) -> tuple[tuple[float, float], float]:
+    """The (translate, rotate) that the generator's `transform` buffer holds, as set_transform takes
+    them; a buffer that is not the inverse of a rotation and a translation is refused."""
+    if not is_stylegan3(G):
+        raise ConfigError("translate and rotate apply to StyleGAN3 networks only")
+    m = np.linalg.inv(G.synthesis.input.transform.detach().to("cpu", torch.float64).numpy())
+    angle = math.degrees(math.atan2(m[0, 1], m[0, 0]))
+    if not np.allclose(m, make_transform((m[0, 2], m[1, 2]), angle), atol=1e-5):
+        raise ConfigError("the network's input transform is not a rotation and a translation "
+                          f"(its inverse is {np.round(m, 4).tolist()})")
+    return (float(m[0, 2]), float(m[1, 2])), angle
+
+
 def is_stylegan3(G: nn.Module) -> bool:
     return isinstance(getattr(getattr(G, "synthesis", None), "input", None), SynthesisInput)
 
@@ -240,12 +266,21 @@ def modulated_conv2d(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, demodula
                      input_gain: torch.Tensor | None = None) -> torch.Tensor:
     """StyleGAN3's modulated convolution: the weight and the styles pre-normalised by their RMS
     (when demodulating), modulated, demodulated (eps 1e-8), scaled by input_gain per input channel,
-    and run as one grouped convolution of the whole batch."""
+    and run as one grouped convolution of the whole batch. In a traced graph (torch.export, the ONNX
+    exporter), whose group count must not depend on N, the same sums are run in another order: the
+    activations scaled by the styles, one ordinary convolution, the outputs scaled by the
+    demodulation coefficients (StyleGAN2's fused_modconv=False)."""
     N = x.shape[0]
     O, I, kh, kw = w.shape
     if demodulate:
         w = w * w.square().mean([1, 2, 3], keepdim=True).rsqrt()
         s = s * s.square().mean().rsqrt()
+    if torch.compiler.is_compiling():
+        # sum_{i,k} (s_i w_oik)^2 = sum_i s_i^2 sum_k w_oik^2: no per-sample weight is formed.
+        dcoefs = (s.square() @ w.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() if demodulate else None  # [N, O]
+        gain = s if input_gain is None else s * input_gain
+        y = torch.nn.functional.conv2d(x * gain.reshape(N, I, 1, 1).to(x.dtype), w.to(x.dtype), padding=padding)
+        return y if dcoefs is None else y * dcoefs.reshape(N, O, 1, 1).to(y.dtype)
     w = w.unsqueeze(0) * s.reshape(N, 1, I, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
@@ -277,8 +312,11 @@ class SynthesisInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand([channels]) - 0.5)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
+        """w [N, w_dim] -> features [N, C, size, size]; `transform` [3, 3] replaces the buffer
+        (the ONNX graph's translate/rotate inputs)."""
         N = w.shape[0]
+        user = self.transform if transform is None else transform
         t = self.affine(w)                                   # (r_c, r_s, t_x, t_y)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         eye = torch.eye(3, device=w.device, dtype=w.dtype).unsqueeze(0).repeat([N, 1, 1])
@@ -286,7 +324,7 @@ class SynthesisInput(nn.Module):
         m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
         m_t = eye                                            # inverse translation of the image
         m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
-        transforms = m_r @ m_t @ self.transform.to(w.dtype).unsqueeze(0)
+        transforms = m_r @ m_t @ user.to(w.dtype).unsqueeze(0)
         freqs = self.freqs.to(w.dtype).unsqueeze(0)
         phases = self.phases.to(w.dtype).unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
@@ -386,17 +424,19 @@ class SynthesisNetwork(nn.Module):
             setattr(self, spec.name, SynthesisLayer(spec, cfg.w_dim, cfg, design_filters))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", update_emas: bool = False,
-                force_fp32: bool = False, fp16_on_cpu: bool = False) -> torch.Tensor:
+                force_fp32: bool = False, fp16_on_cpu: bool = False,
+                transform: torch.Tensor | None = None) -> torch.Tensor:
         """ws [N, 16, w_dim] -> images [N, C, res, res] in about [-1, 1]. `noise_mode` is accepted for
         the common interface and ignored: StyleGAN3 has no noise inputs. fp16_on_cpu runs the fp16
-        layers in float16 on any device (tests), not only on CUDA as the official code does."""
+        layers in float16 on any device (tests), not only on CUDA as the official code does.
+        `transform` (the inverse 3x3, as set_transform writes it) replaces the input's buffer."""
         if noise_mode not in NOISE_MODES:
             raise NetworkInputError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise NetworkInputError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         dtype = compute_dtype(self.input.weight.dtype)  # float32; float64 in a float64 network
         ws = ws.to(dtype).unbind(dim=1)
-        x = self.input(ws[0])
+        x = self.input(ws[0], transform)
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self, name)(x, w, force_fp32=force_fp32, update_emas=update_emas, fp16_on_cpu=fp16_on_cpu)
         if self.output_scale != 1:

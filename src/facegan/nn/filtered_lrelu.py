@@ -40,6 +40,13 @@ CHUNK_ELEMENTS = 1 << 23
 SMALL_ELEMENTS = 1 << 18
 
 
+def _as_convolutions(elements) -> bool:
+    """Whether a pass of this many output elements runs as convolutions. Always when traced
+    (torch.compile, torch.export and the ONNX exporter): the graph must not depend on the batch
+    size, and a runtime's convolutions are its fast path."""
+    return torch.compiler.is_compiling() or elements < SMALL_ELEMENTS
+
+
 def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int, dim: int) -> torch.Tensor:
     """Along `dim` (2 = rows, 3 = columns) of [N, C, H, W]: zero-insert by `up`, pad (p0, p1), correlate
     with the (already flipped and gain-scaled) 1-D filter f; computed phase by phase."""
@@ -65,7 +72,7 @@ def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int
     pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
     crop_lo, crop_hi = max(lo, 0), min(hi, n)
     N, C, H, W = x.shape
-    if N * C * (H if dim == 3 else W) * Q * up < SMALL_ELEMENTS:
+    if _as_convolutions(N * C * (H if dim == 3 else W) * Q * up):
         # Small: one convolution of every phase (channels as batch), then interleave; few operations.
         if dim == 3:
             x = F.pad(x[:, :, :, crop_lo:crop_hi], [pad_lo, pad_hi])
@@ -133,7 +140,7 @@ def _downsample(x: torch.Tensor, fd: torch.Tensor | None, down: int, flip_filter
     L = fd.shape[0]
     N, C, H, W = x.shape
     M = (H - L) // down + 1
-    if N * C * M * W < SMALL_ELEMENTS:  # small: two strided convolutions, channels as batch
+    if _as_convolutions(N * C * M * W):  # small: two strided convolutions, channels as batch
         y = F.conv2d(x.reshape(N * C, 1, H, W), fd.reshape(1, 1, L, 1), stride=(down, 1))
         y = F.conv2d(y, fd.reshape(1, 1, 1, L), stride=(1, down))
         return y.reshape(N, C, *y.shape[2:])
@@ -147,7 +154,9 @@ def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_fi
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     x = _upsample(x, fu, up, padding, flip_filter)
-    inplace = not torch.is_grad_enabled()
+    # In place without autograd; not when traced: x is a view, and a traced in-place op on a view
+    # becomes a copy of the whole base tensor (ONNX ScatterND).
+    inplace = not (torch.is_grad_enabled() or torch.compiler.is_compiling())
     if slope != 1:
         x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if gain != 1:
@@ -174,9 +183,10 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     padding = _parse_padding(padding)
     args = (fu, fd, up, down, padding, gain, slope, clamp, flip_filter)
     N, C, H, W = x.shape
-    per_channel = N * H * W * up * up
-    step = max(1, CHUNK_ELEMENTS // max(per_channel, 1))
-    if torch.is_grad_enabled() or step >= C:
+    # Chunks only without autograd, and never in a traced graph (which must not depend on N).
+    chunked = not (torch.is_grad_enabled() or torch.compiler.is_compiling())
+    step = max(1, CHUNK_ELEMENTS // max(N * H * W * up * up, 1)) if chunked else C
+    if step >= C:
         y = _filtered_lrelu(x, fu, fd, b, *args[2:])
     else:
         parts = [_filtered_lrelu(x[:, i:i + step], fu, fd, None if b is None else b[i:i + step], *args[2:])

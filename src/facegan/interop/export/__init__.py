@@ -84,7 +84,9 @@ def export(networks: Any, path: str | os.PathLike, format: str = "nvidia", **opt
 
     ONNX options: part ('generator', 'mapping' or 'synthesis'), output ('uint8' NHWC or 'float'
     NCHW in [-1, 1]), noise_mode ('const' or 'none'), truncation_cutoff (int; default the
-    network's), opset (int, >= 18; default the exporter's). The batch size N is free.
+    network's), opset (int, >= 18; default the exporter's); StyleGAN3 only: translate ((x, y) in
+    image widths) and rotate (degrees), the defaults of the graph's optional translate and rotate
+    inputs (default: what the network's transform buffer holds). The batch size N is free.
     """
     if format not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
