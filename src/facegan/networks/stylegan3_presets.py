@@ -54,8 +54,8 @@ def stylegan3_training(cfg: str, facts, c_dim: int, gpus: int, precision: str) -
         raise ConfigError(f"unknown StyleGAN3 preset {cfg!r}; known: {', '.join(PRESET_NAMES)}")
     res = facts.resolution
     if cfg == "tiny":
-        net = StyleGAN3Config(resolution=res, img_channels=facts.channels, c_dim=c_dim, z_dim=64, w_dim=64,
-                              channel_base=32 * res, channel_max=64, d_channel_base=32 * res, d_channel_max=64,
+        net = StyleGAN3Config(resolution=res, img_channels=facts.channels, c_dim=c_dim, z_dim=32, w_dim=32,
+                              channel_base=16 * res, channel_max=32, d_channel_base=32 * res, d_channel_max=64,
                               num_fp16_res=0, conv_clamp=None, d_num_fp16_res=0, d_conv_clamp=None)
         length = dict(batch=16, batch_gpu=8, kimg=40, tick_kimg=1, snap=10, precision="fp32")
     else:
