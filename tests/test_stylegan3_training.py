@@ -210,6 +210,30 @@ def test_the_magnitude_emas_do_not_depend_on_how_the_batch_is_split():
     torch.testing.assert_close(results[0], results[1])
 
 
+def test_a_collector_given_as_update_emas_defers_the_networks_own_step_to_apply():
+    """A forward with update_emas=RunningAverages() draws with the averages as they were (the
+    official forward moves each layer's EMA just before using it); apply() then takes the step
+    that update_emas=True takes, for w_avg and for the first layer, whose input is the same."""
+    import copy
+
+    from facegan.networks.base import RunningAverages
+
+    G, _ = small_nets(magnitude_ema_beta=0.5)
+    G2 = copy.deepcopy(G)
+    z = torch.randn(4, G.z_dim)
+    first = G.synthesis.layer_names[0]
+    with torch.no_grad():
+        unchanged = G2(z)
+        G(z, update_emas=True)
+        collector = RunningAverages()
+        assert torch.equal(G2(z, update_emas=collector), unchanged)
+    assert torch.equal(G2.w_avg, torch.zeros_like(G2.w_avg))  # nothing moved yet
+    collector.apply()
+    torch.testing.assert_close(G2.w_avg, G.w_avg)
+    torch.testing.assert_close(getattr(G2.synthesis, first).magnitude_ema, getattr(G.synthesis, first).magnitude_ema)
+    assert all(float(b) != 1.0 for n, b in G2.named_buffers() if n.endswith("magnitude_ema"))
+
+
 # -- phases and optimisers -------------------------------------------------------------------------
 
 def test_r1_runs_every_16_steps_and_g_has_no_regularisation_phase(faces):

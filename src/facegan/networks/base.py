@@ -60,7 +60,8 @@ class RunningAverages:
     """Steps of running averages (StyleGAN3's magnitude EMAs) that a forward pass with
     `update_emas=<this collector>` asks for, gathered instead of taken: a training loop takes each
     step once per training step, towards the mean over every round and process (`apply`), so the
-    result does not depend on how the batch is split. `update_emas=True` takes them at once."""
+    result does not depend on how the batch is split. The forward itself uses the averages as they
+    were; `update_emas=True` takes each step at once (a layer then uses its moved average)."""
 
     def __init__(self) -> None:
         self._entries: dict[int, list] = {}   # id(buffer) -> [buffer, beta, sum of value * count, count]
