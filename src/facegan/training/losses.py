@@ -20,15 +20,15 @@ Style mixing (probability p): a second latent takes over from a crossover layer 
 [1, active layers), where active layers are all of them for StyleGAN2 and those of the resolutions
 trained so far for progressive StyleGAN, as the official code.
 
-D-input blur (stylegan3-r): every image D sees (G's fakes, D's fakes, the reals, also under R1,
-whose gradient is taken with respect to the unblurred reals) is first filtered with the official
-Gaussian, 2^-(x/σ)² over |x| <= floor(3σ), normalised, applied along both axes with zero padding;
-σ fades linearly from `blur_sigma` to 0 over `blur_fade_kimg` (`blur_sigma_at`).
+D-input blur (NVIDIA's stylegan3 loss): every image D sees (G's fakes, D's fakes, the reals, also
+under R1, whose gradient is taken with respect to the unblurred reals) is first filtered with the
+official Gaussian, 2^-(x/σ)² over |x| <= floor(3σ), normalised, applied along both axes with zero
+padding; σ fades linearly from `blur_sigma` to 0 over `blur_fade_kimg` (`blur_sigma_at`).
 
-Running averages: the G forward of the architecture's averaging phase (G's main phase, or D's fakes
-for StyleGAN3, as its official loss) hands its w (for w_avg) and its layers' running-average steps
-(StyleGAN3's magnitude EMAs, through a RunningAverages collector) to the phase statistics; the
-loop moves them once per step, over every round and process.
+Running averages: the G forward of the architecture's averaging phase (its traits'
+`averages_phase`: G's main phase, or D's fakes) hands its w (for w_avg) and its layers'
+running-average steps (through a RunningAverages collector) to the phase statistics; the loop
+moves them once per step, over every round and process.
 
 Penalties on D's input gradient (R1, WGAN-GP) are taken with respect to the image at the
 network's full resolution, as NVIDIA's TF graph does for progressive StyleGAN: there the reals at
@@ -86,14 +86,14 @@ class LossContext:
 
 
 def blur_sigma_at(nimg: int, init_sigma: float, fade_kimg: float) -> float:
-    """The D-input blur after `nimg` images: init_sigma fading linearly to 0 over fade_kimg (stylegan3)."""
+    """The D-input blur after `nimg` images: init_sigma fading linearly to 0 over fade_kimg."""
     if fade_kimg <= 0:
         return 0.0
     return max(1 - nimg / (fade_kimg * 1e3), 0.0) * init_sigma
 
 
 def blur_images(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """stylegan3's D-input blur: the Gaussian 2^-(x/σ)², |x| <= floor(3σ), normalised, along both axes."""
+    """The D-input blur: the Gaussian 2^-(x/σ)², |x| <= floor(3σ), normalised, along both axes."""
     radius = math.floor(sigma * 3)
     if radius <= 0:
         return img
@@ -129,7 +129,7 @@ class GANLoss:
         self.autocast_dtype = autocast_dtype
         self.resolution = resolution          # The networks' full resolution (None: the images').
         self.label_flip, self.label_noise = label_flip, label_noise  # bce only (options.APPLIES)
-        self.averages_phase = averages_phase  # 'G' or 'D': whose fakes move w_avg and the magnitude EMAs
+        self.averages_phase = averages_phase  # 'G' or 'D': whose fakes move G's running averages
 
     def regularises(self, net: str) -> bool:
         """Whether the loss has a regulariser for 'G' (path length) or 'D' (R1, gradient penalty)."""
