@@ -22,7 +22,7 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("--arch", type=click.Choice(trainable_architectures()), default="stylegan2",
               help="The architecture.")
 @click.option("--cfg", default=None,
-              help="Preset (default: stylegan-ffhq, auto, dcgan, keras-face); see docs/training.md.")
+              help="Preset (default: stylegan-ffhq, auto, stylegan3-t, dcgan, keras-face); see docs/training.md.")
 @click.option("--kimg", type=Float(0, 1e7, min_open=True), default=None,
               help="Training length in thousands of images.")
 @click.option("--batch", type=Int(1, 65536), default=None, help="Global batch size (all processes).")
@@ -59,14 +59,15 @@ from facegan.training.options import AUGMENTS, PRECISIONS
 @click.option("-n", "--dry-run", is_flag=True, help="Print the resolved options and exit.")
 @click.option("--quiet", is_flag=True, hidden=True, default=global_quiet, help="No progress bar (facegan -q).")
 def train(data, arch, cfg, resume, dry_run, quiet, metrics, **overrides) -> None:
-    """Train StyleGAN, StyleGAN2, DCGAN or the Keras face tutorial's DCGAN (keras-dcgan). Run under
-    torchrun for several GPUs or machines.
+    """Train StyleGAN, StyleGAN2, StyleGAN3, DCGAN or the Keras face tutorial's DCGAN (keras-dcgan).
+    Run under torchrun for several GPUs or machines.
 
     \b
     Examples:
     facegan train --data faces.zip --cfg paper256 --kimg 5000 --mirror
     facegan train --resume runs/00003-faces-stylegan2-paper256          # continue exactly
     facegan train --data faces.zip --resume ffhq.pkl --freezed 10 --aug ada --kimg 200   # fine-tune, Freeze-D
+    facegan train --data faces.zip --arch stylegan3 --cfg stylegan3-r --gamma 2 --mirror
     torchrun --nproc_per_node 8 -m facegan train --data ffhq.zip --cfg stylegan2-config-f
     """
     from facegan.training import train as run_training

@@ -41,6 +41,7 @@ from facegan.networks.training_presets import (  # registers
     DCGAN_TRAINING,
     KERAS_FACE_TRAINING,
     STYLEGAN2_TRAINING,
+    STYLEGAN3_TRAINING,
     STYLEGAN_TRAINING,
 )
 
@@ -90,5 +91,6 @@ __all__ = [
     "KerasFaceDiscriminator",
     "KerasFaceGenerator",
     "STYLEGAN2_TRAINING",
+    "STYLEGAN3_TRAINING",
     "STYLEGAN_TRAINING",
 ]

@@ -56,6 +56,53 @@ def update_w_avg(w_avg: torch.Tensor, w_mean: torch.Tensor, beta: float) -> None
     w_avg.copy_(w_mean.detach().to(w_avg.dtype).lerp(w_avg, beta))
 
 
+class RunningAverages:
+    """Steps of running averages (StyleGAN3's magnitude EMAs) that a forward pass with
+    `update_emas=<this collector>` asks for, gathered instead of taken: a training loop takes each
+    step once per training step, towards the mean over every round and process (`apply`), so the
+    result does not depend on how the batch is split. The forward itself uses the averages as they
+    were; `update_emas=True` takes each step at once (a layer then uses its moved average)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, list] = {}   # id(buffer) -> [buffer, beta, sum of value * count, count]
+
+    def __bool__(self) -> bool:
+        return True   # `if update_emas:` is true for a collector
+
+    def add(self, buffer: torch.Tensor, value: torch.Tensor, beta: float, count: int) -> None:
+        entry = self._entries.setdefault(id(buffer), [buffer, beta, torch.zeros_like(buffer, dtype=torch.float64), 0])
+        entry[2] = entry[2] + value.detach().to(torch.float64) * count
+        entry[3] += count
+
+    @torch.no_grad()
+    def apply(self, all_reduce_sum=None) -> None:
+        """buffer <- lerp(mean, buffer, beta) for every gathered buffer, once; `all_reduce_sum(t)`
+        sums a tensor over processes in place (one call for all buffers)."""
+        if not self._entries:
+            return
+        entries = list(self._entries.values())
+        packed = torch.cat([torch.cat([e[2].flatten(), e[2].new_tensor([float(e[3])])]) for e in entries])
+        if all_reduce_sum is not None:
+            all_reduce_sum(packed)
+        offset = 0
+        for buffer, beta, total, _ in entries:
+            n = total.numel()
+            mean = packed[offset:offset + n] / packed[offset + n]
+            buffer.copy_(mean.reshape(buffer.shape).to(buffer.dtype).lerp(buffer, beta))
+            offset += n + 1
+        self._entries.clear()
+
+
+@torch.no_grad()
+def running_average(buffer: torch.Tensor, value: torch.Tensor, beta: float, update_emas, count: int) -> None:
+    """One step of a running average, buffer <- lerp(value, buffer, beta), as the official networks
+    take it with update_emas=True; handed to a `RunningAverages` collector when one is given."""
+    if isinstance(update_emas, RunningAverages):
+        update_emas.add(buffer, value, beta, count)
+    elif update_emas:
+        buffer.copy_(value.to(buffer.dtype).lerp(buffer, beta))
+
+
 class GeneratorBase(nn.Module):
     """Common interface and fast mode of all generators (see module docstring)."""
 

@@ -54,6 +54,9 @@ class NetworkConfig:
 # the network config's dict and `progressive` (if any) a dict of ProgressiveOptions. One function
 # can serve several presets with the name bound: functools.partial(fn, name).
 PresetFn = Callable[..., dict[str, Any]]
+# Values an official train.py derives from the run's final global batch and from fine-tuning
+# (stylegan3's ema_kimg, magnitude-EMA beta, blur fade): (preset values, batch, fine_tune) -> values.
+DerivedFn = Callable[[dict[str, Any], int, bool], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,13 @@ class TrainingTraits:
     conditional: bool = True                # Can condition on labels (--cond).
     augmentable: bool = True                # Can train with augmentation (--aug ada/fixed).
     optimizers: tuple[str, ...] = ("adam",)  # Optimisers it trains with ('adam', 'rmsprop'); the first is the default.
+    averages_phase: str = "G"               # Whose fakes move G's running averages (w_avg, magnitude EMAs):
+                                            # 'G' (G's main phase) or 'D' (D's main phase, as stylegan3's loss).
+    derived: DerivedFn | None = None        # Values recomputed from the final --batch and fine-tuning (see DerivedFn).
+
+    def __post_init__(self) -> None:
+        if self.averages_phase not in ("G", "D"):
+            raise ConfigError(f"averages_phase must be 'G' or 'D', got {self.averages_phase!r}")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError, NetworkInputError
-from facegan.networks.base import NOISE_MODES, GeneratorBase, truncate, update_w_avg
+from facegan.networks.base import NOISE_MODES, GeneratorBase, running_average, truncate
 from facegan.networks.config import NetworkConfig, register_architecture
 from facegan.nn.adain import pixel_norm
 from facegan.nn.equalized import EqualizedConv2d, EqualizedLinear
@@ -215,7 +215,8 @@ class MappingNetwork(nn.Module):
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if update_emas and self.w_avg_beta is not None:
-            update_w_avg(self.w_avg, x.detach().to(compute_dtype(x.dtype)).mean(dim=0), self.w_avg_beta)
+            running_average(self.w_avg, x.detach().to(compute_dtype(x.dtype)).mean(dim=0), self.w_avg_beta,
+                            update_emas, x.shape[0])
         if self.num_ws is None:
             return x
         # A copy per layer (as the official `repeat`), not a broadcast view: callers mix styles in place.

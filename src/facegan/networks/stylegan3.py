@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from facegan.errors import ConfigError, NetworkInputError
-from facegan.networks.base import NOISE_MODES, GeneratorBase
+from facegan.networks.base import NOISE_MODES, GeneratorBase, running_average
 from facegan.networks.config import NetworkConfig, register_architecture
 from facegan.networks.stylegan2 import FullyConnectedLayer, MappingNetwork, StyleGAN2Config, StyleGAN2Discriminator
 from facegan.nn.filter_design import design_lowpass_filter
@@ -386,7 +386,7 @@ class SynthesisLayer(nn.Module):
                 fp16_on_cpu: bool = False) -> torch.Tensor:
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
-            self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
+            running_average(self.magnitude_ema, magnitude, self.magnitude_ema_beta, update_emas, x.shape[0])
         input_gain = self.magnitude_ema.rsqrt()
         styles = self.affine(w)
         if self.is_torgb:

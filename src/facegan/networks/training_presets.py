@@ -6,6 +6,8 @@ registry (config.py). Values are the official ones:
   WGAN-GP, rates capped at 0.002), `tiny`
 - stylegan2: `stylegan2-config-f`, `paper256`, `paper512`, `paper1024`, `auto`, `cifar`
   (stylegan2-ada-pytorch's `--cfg`), `tiny`
+- stylegan3: `stylegan3-t`, `stylegan3-r` (stylegan3's train.py `--cfg`), `tiny`; values and
+  derivation in stylegan3_presets.py
 - dcgan: `dcgan` (the PyTorch tutorial: Adam 2e-4, β1 0.5, batch 128, BCE), `tiny`
 - keras-dcgan: `keras-face` (the Keras face tutorial: Keras RMSprop 1e-4 with clipvalue 1 and decay
   1e-8, flipped and noisy labels, batch 16, 20 000 iterations, the grid every 50), `tiny`
@@ -26,6 +28,9 @@ from facegan.networks.stylegan import StyleGANConfig, stylegan_preset
 from facegan.networks.stylegan2 import StyleGAN2Config
 from facegan.networks.stylegan2_presets import PRESET_NAMES as STYLEGAN2_PRESETS
 from facegan.networks.stylegan2_presets import stylegan2_preset, stylegan2_spec
+from facegan.networks.stylegan3 import StyleGAN3Config
+from facegan.networks.stylegan3_presets import PRESET_NAMES as STYLEGAN3_PRESETS
+from facegan.networks.stylegan3_presets import derived_values, stylegan3_training
 
 # The official StyleGAN train.py, 8 GPUs (the default config): global minibatch and learning rate
 # per resolution. Fewer GPUs accumulate gradients instead of shrinking the batch, so results do not
@@ -112,6 +117,10 @@ STYLEGAN_TRAINING = TrainingTraits(
     phase_order=("D", "G"),          # the official order: D (with R1 every step) then G
     progressive=True, tracks_w_avg=True, fakes_use_real_labels=True, style_mixing=True)
 
+STYLEGAN3_TRAINING = TrainingTraits(
+    losses=("logistic",), default_preset="stylegan3-t", presets=_presets(stylegan3_training, STYLEGAN3_PRESETS),
+    phase_order=("G", "D"), lazy_regularisation=True, tracks_w_avg=True, averages_phase="D", derived=derived_values)
+
 DCGAN_TRAINING = TrainingTraits(
     losses=("bce",), default_preset="dcgan", presets=_presets(_dcgan, ("dcgan", "tiny")),
     phase_order=("D", "G"), shared_latents=True, conditional=False, augmentable=False)
@@ -122,5 +131,6 @@ KERAS_FACE_TRAINING = TrainingTraits(
 
 register_training(StyleGAN2Config.arch, STYLEGAN2_TRAINING)
 register_training(StyleGANConfig.arch, STYLEGAN_TRAINING)
+register_training(StyleGAN3Config.arch, STYLEGAN3_TRAINING)
 register_training(DCGANConfig.arch, DCGAN_TRAINING)
 register_training(KerasFaceConfig.arch, KERAS_FACE_TRAINING)

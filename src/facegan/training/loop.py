@@ -8,9 +8,10 @@ registry, facegan.networks.config) decide the phases: StyleGAN2 G main, G path-l
 steps, D main, D R1 every 16 (lazy regularisation); StyleGAN v1 D with R1, then G; DCGAN D, then G
 on the same latents (keras-dcgan, the Keras face tutorial: on new ones). Each phase is accumulated
 over rounds of `batch_gpu` samples per process, with gradients summed across processes; then the
-optimiser steps, and G_ema, w_avg, the path-length mean and ADA's p are updated. Every random
-draw of a round is seeded from (seed, step, phase, round), which makes runs reproducible,
-independent of the number of processes, and resumable exactly from the step counter. A tick
+optimiser steps, and G_ema, w_avg (and the layers' running averages), the path-length mean and ADA's
+p are updated. A run may blur the images D sees (`blur_sigma`, fading out over `blur_fade_kimg`).
+Every random draw of a round is seeded from (seed, step, phase, round), which makes runs
+reproducible, independent of the number of processes, and resumable exactly from the step counter. A tick
 prints and logs statistics; every `image_snap` ticks (default: `snap`) the control grid is drawn;
 every `snap` ticks a checkpoint is written and the `on_snapshot` callback (the CLI's metrics) runs.
 """
@@ -34,7 +35,7 @@ from facegan.networks import build_discriminator, build_generator, load_state_st
 from facegan.training import checkpoint as ckpt
 from facegan.training import distributed as dist
 from facegan.training.ema import ema_beta, update_ema, update_w_avg
-from facegan.training.losses import GANLoss, LossContext, PhaseStats
+from facegan.training.losses import GANLoss, LossContext, PhaseStats, blur_sigma_at
 from facegan.training.optim import KerasRMSprop
 from facegan.training.options import TrainingOptions
 from facegan.training.progress import bar_fields, merge, progress_bar, report_tick
@@ -283,7 +284,7 @@ class TrainingRun:
         self.loss = GANLoss(self.G, self.D, opts.loss, self.augment_pipe, opts.r1_gamma, opts.style_mixing_prob,
                             opts.pl_weight, opts.pl_batch_shrink, opts.wgan_lambda, opts.wgan_epsilon,
                             opts.wgan_target, autocast, resolution=net.resolution, label_flip=opts.label_flip,
-                            label_noise=opts.label_noise)
+                            label_noise=opts.label_noise, averages_phase=self.traits.averages_phase)
         frozen = frozen_layers(self.D, opts.freezed) if opts.freezed else set()
         self.phases = make_phases(opts, self.loss, {"G": self.G, "D": self.D}, self.optimizers, frozen)
 
@@ -390,7 +391,8 @@ class TrainingRun:
         progressive = self.traits.progressive
         ctx = LossContext(global_batch=self.batch, pl_mean=self.state.pl_mean,
                           synthesis_kwargs={"max_resolution": resolution} if progressive else {},
-                          active_ws=(2 * int(math.log2(resolution)) - 2) if progressive else None)
+                          active_ws=(2 * int(math.log2(resolution)) - 2) if progressive else None,
+                          blur_sigma=blur_sigma_at(self.state.nimg, self.opts.blur_sigma, self.opts.blur_fade_kimg))
         stats = PhaseStats()
         share, bgpu = _split_batch(self.batch, self.opts.batch_gpu, self.dist.world)
         finite = True
@@ -497,10 +499,12 @@ class TrainingRun:
                                 "rate or raise R1 gamma, and resume from the last checkpoint.")
 
     def _update_averages(self, stats: PhaseStats) -> None:
-        """w_avg, the path-length mean, G_ema, the counters and ADA's p, after a step."""
+        """w_avg and the layers' running averages, the path-length mean, G_ema, the counters and
+        ADA's p, after a step."""
         opts, state, batch = self.opts, self.state, self.batch
         if self.traits.tracks_w_avg:
             update_w_avg(self.G, stats.w_sum, stats.w_count, self.dist)
+        stats.averages.apply(lambda packed: dist.all_reduce_sum(packed, self.dist))
         if stats.counts.get("Loss/pl_length"):
             packed = torch.tensor([stats.sums["Loss/pl_length"], float(stats.counts["Loss/pl_length"])])
             dist.all_reduce_sum(packed, self.dist)

@@ -20,6 +20,16 @@ Style mixing (probability p): a second latent takes over from a crossover layer 
 [1, active layers), where active layers are all of them for StyleGAN2 and those of the resolutions
 trained so far for progressive StyleGAN, as the official code.
 
+D-input blur (NVIDIA's stylegan3 loss): every image D sees (G's fakes, D's fakes, the reals, also
+under R1, whose gradient is taken with respect to the unblurred reals) is first filtered with the
+official Gaussian, 2^-(x/σ)² over |x| <= floor(3σ), normalised, applied along both axes with zero
+padding; σ fades linearly from `blur_sigma` to 0 over `blur_fade_kimg` (`blur_sigma_at`).
+
+Running averages: the G forward of the architecture's averaging phase (its traits'
+`averages_phase`: G's main phase, or D's fakes) hands its w (for w_avg) and its layers'
+running-average steps (through a RunningAverages collector) to the phase statistics; the loop
+moves them once per step, over every round and process.
+
 Penalties on D's input gradient (R1, WGAN-GP) are taken with respect to the image at the
 network's full resolution, as NVIDIA's TF graph does for progressive StyleGAN: there the reals at
 a lower level of detail are nearest-upsampled to full size before D. With f = 2^floor(lod) that
@@ -36,6 +46,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from facegan.networks.base import RunningAverages
+from facegan.nn.resample import filter2d
+
 
 @dataclass
 class PhaseStats:
@@ -43,8 +56,9 @@ class PhaseStats:
 
     sums: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-    w_sum: torch.Tensor | None = None    # Sum of the first latent's w over the G phase's samples.
+    w_sum: torch.Tensor | None = None    # Sum of the first latent's w over the averaging phase's samples.
     w_count: int = 0
+    averages: RunningAverages = field(default_factory=RunningAverages)  # The layers' running-average steps.
 
     def add(self, name: str, values: torch.Tensor) -> None:
         v = values.detach().float()
@@ -68,6 +82,23 @@ class LossContext:
     synthesis_kwargs: dict = field(default_factory=dict)   # e.g. {'max_resolution': 16, 'lod': 1.3} (v1)
     active_ws: int | None = None                           # Layers in use (progressive), None = all.
     pl_mean: float = 0.0                                   # Running mean of path lengths (from the loop).
+    blur_sigma: float = 0.0                                # This step's D-input blur (0 = none).
+
+
+def blur_sigma_at(nimg: int, init_sigma: float, fade_kimg: float) -> float:
+    """The D-input blur after `nimg` images: init_sigma fading linearly to 0 over fade_kimg."""
+    if fade_kimg <= 0:
+        return 0.0
+    return max(1 - nimg / (fade_kimg * 1e3), 0.0) * init_sigma
+
+
+def blur_images(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The D-input blur: the Gaussian 2^-(x/σ)², |x| <= floor(3σ), normalised, along both axes."""
+    radius = math.floor(sigma * 3)
+    if radius <= 0:
+        return img
+    f = torch.arange(-radius, radius + 1, device=img.device, dtype=torch.float32).div(sigma).square().neg().exp2()
+    return filter2d(img, f / f.sum())
 
 
 def adversarial_loss(kind: str, logits: torch.Tensor, towards_real: bool, label_flip: bool = False,
@@ -90,7 +121,7 @@ class GANLoss:
                  style_mixing_prob: float = 0.9, pl_weight: float = 0.0, pl_batch_shrink: int = 2,
                  wgan_lambda: float = 10.0, wgan_epsilon: float = 0.001, wgan_target: float = 1.0,
                  autocast_dtype: torch.dtype | None = None, resolution: int | None = None,
-                 label_flip: bool = False, label_noise: float = 0.0):
+                 label_flip: bool = False, label_noise: float = 0.0, averages_phase: str = "G"):
         self.G, self.D, self.kind, self.augment_pipe = G, D, kind, augment_pipe
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_batch_shrink = pl_weight, pl_batch_shrink
@@ -98,6 +129,7 @@ class GANLoss:
         self.autocast_dtype = autocast_dtype
         self.resolution = resolution          # The networks' full resolution (None: the images').
         self.label_flip, self.label_noise = label_flip, label_noise  # bce only (options.APPLIES)
+        self.averages_phase = averages_phase  # 'G' or 'D': whose fakes move G's running averages
 
     def regularises(self, net: str) -> bool:
         """Whether the loss has a regulariser for 'G' (path length) or 'D' (R1, gradient penalty)."""
@@ -110,8 +142,9 @@ class GANLoss:
         enabled = self.autocast_dtype is not None
         return torch.autocast(device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, ctx: LossContext):
-        """Generate with style mixing; returns (images, ws, ws of the first latent for w_avg)."""
+    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, ctx: LossContext, update_emas=False):
+        """Generate with style mixing; returns (images, ws, ws of the first latent for w_avg).
+        `update_emas`: a RunningAverages collector for the layers' running-average steps."""
         G = self.G
         ws = G.mapping(z, c)
         w_first = ws[:, 0].detach()
@@ -123,10 +156,12 @@ class GANLoss:
                 ws2 = G.mapping(torch.randn_like(z), c)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         with self._autocast(z.device):
-            img = G.synthesis(ws, noise_mode="random", **ctx.synthesis_kwargs)
+            img = G.synthesis(ws, noise_mode="random", update_emas=update_emas, **ctx.synthesis_kwargs)
         return img.float(), ws, w_first
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor | None, ctx: LossContext) -> torch.Tensor:
+        if ctx.blur_sigma > 0:
+            img = blur_images(img, ctx.blur_sigma)
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
         with self._autocast(img.device):
@@ -155,14 +190,19 @@ class GANLoss:
             total = total + self._d_reals(real, real_c, gain, ctx, stats, d_main, r1)
         return total
 
+    def _averaging(self, net: str, stats: PhaseStats):
+        """The collector for run_G's update_emas where `net`'s phase moves the running averages."""
+        return stats.averages if net == self.averages_phase else False
+
     def _g_main(self, gen_z, gen_c, gain, ctx, stats) -> torch.Tensor:
-        img, _, w_first = self.run_G(gen_z, gen_c, ctx)
+        img, _, w_first = self.run_G(gen_z, gen_c, ctx, update_emas=self._averaging("G", stats))
         logits = self.run_D(img, gen_c, ctx)
         stats.add("Loss/scores/fake", logits)
         stats.add("Loss/signs/fake", logits.sign())
         loss = adversarial_loss(self.kind, logits, towards_real=True, label_flip=self.label_flip)
         stats.add("Loss/G/loss", loss)
-        stats.add_w(w_first)  # for the w_avg update
+        if self.averages_phase == "G":
+            stats.add_w(w_first)  # for the w_avg update
         (loss.sum() * (gain / ctx.global_batch)).backward()
         return loss.detach().sum()
 
@@ -185,7 +225,9 @@ class GANLoss:
     def _d_fakes(self, real, real_c, gen_z, gen_c, gain, ctx, stats, d_main: bool, d_reg: bool) -> torch.Tensor:
         total = torch.zeros((), device=gen_z.device)
         with torch.no_grad():
-            img, _, _ = self.run_G(gen_z, gen_c, ctx)
+            img, _, w_first = self.run_G(gen_z, gen_c, ctx, update_emas=d_main and self._averaging("D", stats))
+        if d_main and self.averages_phase == "D":
+            stats.add_w(w_first)  # for the w_avg update
         if d_main:
             logits = self.run_D(img, gen_c, ctx)
             stats.add("Loss/scores/fake", logits)

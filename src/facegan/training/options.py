@@ -163,6 +163,8 @@ class TrainingOptions:
     style_mixing_prob: float = 0.9           # Style-mixing regularisation.
     label_flip: bool = False                 # bce: generated = 1, real = 0 (the Keras tutorial).
     label_noise: float = 0.0                 # bce: D's labels + label_noise * U(0, 1).
+    blur_sigma: float = 0.0                  # D-input blur: Gaussian sigma in pixels at the start (stylegan3-r: 10).
+    blur_fade_kimg: float = 0.0              # ... fading linearly to 0 over this many kimg; 0 = no blur.
     # EMA generator.
     ema_kimg: float = 10.0                   # Half-life of G_ema in thousands of images, 0 = G_ema is G.
     ema_rampup: float | None = None          # Ramp-up (fraction of images shown), None = off.
@@ -210,6 +212,9 @@ class TrainingOptions:
             raise ConfigError(f"image_snap must be >= 1, got {self.image_snap}")
         if self.grid_z_std <= 0 or self.label_noise < 0 or self.lr_decay < 0:
             raise ConfigError("grid_z_std must be > 0, label_noise and lr_decay >= 0")
+        if not (0 <= self.blur_sigma < 1000 and self.blur_fade_kimg >= 0):
+            raise ConfigError(f"blur_sigma must be in [0, 1000) and blur_fade_kimg >= 0, got {self.blur_sigma} "
+                              f"and {self.blur_fade_kimg}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         check_options_apply({"cond": self.cond, "aug": self.aug, "progressive": self.progressive,

@@ -12,6 +12,7 @@ from typing import Any
 from facegan.errors import ConfigError
 from facegan.networks.config import trainable_architectures, training_traits
 from facegan.training.options import ProgressiveOptions, TrainingOptions, check_options_apply
+from facegan.training.resume import resume_plan
 
 
 def _preset_names() -> dict[str, tuple[str, ...]]:
@@ -57,6 +58,10 @@ def resolve_options(data: str, arch: str = "stylegan2", cfg: str | None = None, 
     c_dim = facts.label_dim if cond else 0
     values = traits.presets[cfg](facts, c_dim, gpus, overrides.get("precision", "mixed"))
     values.setdefault("loss", traits.losses[0])
+    if traits.derived is not None:  # what the official train.py derives from the final batch and --resume
+        resume = overrides.get("resume")
+        fine_tune = resume is not None and not resume_plan(resume).continues
+        values = traits.derived(values, overrides.get("batch", values["batch"]), fine_tune)
     check_options_apply(overrides, arch, overrides.get("loss", values["loss"]), overrides.get("aug", "noaug"))
     if isinstance(values.get("progressive"), dict):
         values["progressive"] = ProgressiveOptions(**values["progressive"])
