@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+import facegan
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = os.environ.get("FACEGAN_STYLEGAN3_PEER")
@@ -70,3 +73,16 @@ def test_facegan_generate_writes_the_files_of_gen_images(bench, peer, official_p
                                rotate=25.0)
     assert sorted(result["files"]) == ["seed0000.png", "seed0001.png"]
     assert result["max"] <= 1, result
+
+
+def test_the_snapshots_discriminator_gives_the_official_logits(bench, peer, official_pickle):
+    """D, which for -R has half G's capacity, read from the same file."""
+    with open(official_pickle, "rb") as f:
+        theirs = peer.legacy.load_network_pkl(f)["D"]
+    ours = facegan.load(official_pickle, which="D")
+    assert ours.config.channel_base == 128  # D's own capacity (G's is 256 for -R)
+    images = torch.randn([4, 3, 32, 32], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = theirs(images, torch.zeros([4, 0]))
+        got = ours(images, None)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
