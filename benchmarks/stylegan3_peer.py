@@ -55,11 +55,15 @@ TRANSFORMS = (((0.0, 0.0), 0.0), ((0.3, -0.15), 0.0), ((0.0, 0.0), 25.0), ((-0.2
 # ----------------------------------------------------------------------------------------------
 # The peer.
 
+class PeerError(Exception):
+    """The peer checkout is not one this script can run."""
+
+
 def import_peer(path: str | os.PathLike) -> types.SimpleNamespace:
     """NVlabs/stylegan3's modules from a checkout, with the environment stubs it needs here."""
     path = str(Path(path).resolve())
     if not (Path(path) / "training" / "networks_stylegan3.py").is_file():
-        raise SystemExit(f"error: {path} is not a checkout of NVlabs/stylegan3 (no training/networks_stylegan3.py)")
+        raise PeerError(f"{path} is not a checkout of NVlabs/stylegan3 (no training/networks_stylegan3.py)")
     stubs = []
     try:
         import pkg_resources  # noqa: F401
@@ -77,6 +81,7 @@ def import_peer(path: str | os.PathLike) -> types.SimpleNamespace:
         sys.path.insert(0, path)
     try:  # every peer module a snapshot needs, now, so that the stubs can go again
         import dnnlib  # noqa: PLC0415 (the peer, at run time)
+        import gen_images  # noqa: PLC0415
         import legacy  # noqa: PLC0415
         import training.augment  # noqa: F401, PLC0415
         import training.networks_stylegan2  # noqa: F401, PLC0415
@@ -84,7 +89,7 @@ def import_peer(path: str | os.PathLike) -> types.SimpleNamespace:
     finally:
         for name in stubs:  # the peer's modules keep what they took; nothing else sees the stubs
             del sys.modules[name]
-    return types.SimpleNamespace(path=path, dnnlib=dnnlib, legacy=legacy)
+    return types.SimpleNamespace(path=path, dnnlib=dnnlib, legacy=legacy, gen_images=gen_images)
 
 
 def official_kwargs(peer, cfg: str, resolution: int, *, z_dim: int = 512, w_dim: int = 512, cbase: int = 32768,
@@ -169,22 +174,14 @@ def load_official(peer, path: str | os.PathLike):
 # ----------------------------------------------------------------------------------------------
 # Drawing, both sides.
 
-def make_transform(translate, angle):
-    """gen_images.py's make_transform, restated (rotation in degrees, then translation)."""
-    m = np.eye(3)
-    s, c = np.sin(angle / 360.0 * np.pi * 2), np.cos(angle / 360.0 * np.pi * 2)
-    m[0][0], m[0][1], m[0][2] = c, s, translate[0]
-    m[1][0], m[1][1], m[1][2] = -s, c, translate[1]
-    return m
-
-
 @torch.no_grad()
-def official_image(G, seed: int, psi: float = 1.0, translate=(0.0, 0.0), rotate: float = 0.0) -> np.ndarray:
-    """One image [H, W, 3] uint8 exactly as gen_images.py draws it (on the CPU)."""
+def official_image(peer, G, seed: int, psi: float = 1.0, translate=(0.0, 0.0), rotate: float = 0.0) -> np.ndarray:
+    """One image [H, W, 3] uint8 as gen_images.py draws it (on the CPU), with its own make_transform."""
     z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim))
     label = torch.zeros([1, G.c_dim])
     if hasattr(G.synthesis, "input"):
-        G.synthesis.input.transform.copy_(torch.from_numpy(np.linalg.inv(make_transform(translate, rotate))))
+        m = peer.gen_images.make_transform(translate, rotate)
+        G.synthesis.input.transform.copy_(torch.from_numpy(np.linalg.inv(m)))
     img = G(z, label, truncation_psi=psi, noise_mode="const")
     return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
 
@@ -212,7 +209,7 @@ def compare(peer, pkl: str | os.PathLike, seeds=(0, 1, 2), psis=(1.0, 0.5), tran
     for translate, rotate in transforms:
         for psi in psis:
             for seed in seeds:
-                a = official_image(theirs, seed, psi, translate, rotate)
+                a = official_image(peer, theirs, seed, psi, translate, rotate)
                 b = our_image(ours, seed, psi, translate, rotate)
                 assert a.shape == b.shape, (a.shape, b.shape)
                 rows.append({"seed": seed, "psi": psi, "translate": list(translate), "rotate": rotate,
@@ -226,7 +223,7 @@ def run_gen_images(peer_path: str | os.PathLike, argv: list[str]) -> None:
     script = Path(peer_path) / "gen_images.py"
     source = script.read_text()
     if source.count("torch.device('cuda')") != 1:
-        raise SystemExit(f"error: {script}: not the gen_images.py this script knows how to run on the CPU")
+        raise PeerError(f"{script}: not the gen_images.py this script knows how to run on the CPU")
     code = compile(source.replace("torch.device('cuda')", "torch.device('cpu')"), str(script), "exec")
     old_argv = sys.argv
     sys.argv = [str(script), *argv]
@@ -295,7 +292,7 @@ def bench_side(side: str, peer_path: str, pkl: str, seed: int) -> dict:
         G = load_official(peer, pkl)
 
         def draw():
-            return official_image(G, seed)
+            return official_image(peer, G, seed)
     else:
         import facegan
 
@@ -384,7 +381,10 @@ def main() -> None:
     if args.mode == "side":
         print(json.dumps(bench_side(args.side, args.peer, args.pkl, seed=0)))
         return
-    peer = import_peer(args.peer)
+    try:
+        peer = import_peer(args.peer)
+    except PeerError as exc:
+        raise SystemExit(f"error: {exc}") from None
     sys.path.insert(0, str(BENCH_DIR))
     from _machine import machine
 

@@ -58,9 +58,9 @@ def test_official_pickles_draw_the_images_of_gen_images_within_one_grey_level(be
 def test_translate_and_rotate_move_the_official_image(bench, peer, official_pickle):
     """The transformed cases above compare something: the official image itself changes."""
     G = bench.load_official(peer, official_pickle)
-    plain = bench.official_image(G, 0).astype(int)
+    plain = bench.official_image(peer, G, 0).astype(int)
     for translate, rotate in bench.TRANSFORMS[1:]:
-        moved = bench.official_image(G, 0, 1.0, translate, rotate).astype(int)
+        moved = bench.official_image(peer, G, 0, 1.0, translate, rotate).astype(int)
         assert np.abs(moved - plain).max() > 20, (translate, rotate)
 
 
