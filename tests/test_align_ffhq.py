@@ -142,3 +142,18 @@ def test_shrinking_only_the_cropped_region_gives_the_pixels_of_the_shrunk_photo(
         d = np.abs(region.astype(np.int16) - expected)
         # Pillow may round between its two passes in another order for the region: a few pixels differ
         assert d.max() <= 3 and (d > 0).mean() < 0.001, (box, d.max(), (d > 0).mean())
+
+
+@pytest.mark.parametrize("size", [96, 256, 1024])
+def test_dlib_samples_the_square_exactly_as_the_recipes_pillow_quad_transform(astronaut, size):
+    from PIL import Image
+
+    from facegan.data.faces.ffhq import sample_square, sample_square_pillow
+
+    photo, lm = astronaut
+    corners = ffhq_quad(lm).corners
+    gray = np.asarray(Image.fromarray(photo).convert("L"))
+    for image in (photo, gray):
+        fast, recipe = sample_square(image, corners, size), sample_square_pillow(image, corners, size)
+        assert fast.shape == recipe.shape == (size, size) + image.shape[2:]
+        np.testing.assert_array_equal(fast, recipe)
