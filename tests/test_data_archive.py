@@ -39,6 +39,36 @@ def test_zip_is_stored_uncompressed_with_dataset_json(tmp_path):
         assert json.loads(z.read("dataset.json")) == {"labels": None}
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (37, 37, 1), (64, 64, 3)])
+def test_images_are_stored_as_uncompressed_unfiltered_pngs_that_pillow_reads_back(shape):
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    image = np.random.RandomState(1).randint(0, 256, shape, dtype=np.uint8)
+    png = encode_png(image)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos = {}, 8
+    while pos < len(png):                 # every chunk's CRC checks out
+        (length,), kind = struct.unpack(">I", png[pos:pos + 4]), png[pos + 4:pos + 8]
+        data = png[pos + 8:pos + 8 + length]
+        assert struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + data)
+        chunks[kind] = chunks.get(kind, b"") + data
+        pos += 12 + length
+    assert list(chunks) == [b"IHDR", b"IDAT", b"IEND"]
+    h, w, c = shape
+    assert struct.unpack(">IIBBBBB", chunks[b"IHDR"]) == (w, h, 8, 2 if c == 3 else 0, 0, 0, 0)
+    idat = chunks[b"IDAT"]
+    assert len(idat) >= h * (w * c + 1)   # stored, not compressed (as the official compress_level=0)
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, w * c + 1)
+    assert (rows[:, 0] == 0).all()        # filter type None on every row
+    np.testing.assert_array_equal(rows[:, 1:].reshape(shape), image)
+    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    np.testing.assert_array_equal(decoded.reshape(shape), image)
+
+
 def test_an_interrupted_write_leaves_no_archive(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with ArchiveWriter(tmp_path / "a.zip") as w:

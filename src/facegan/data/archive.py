@@ -17,8 +17,10 @@ import io
 import json
 import os
 import shutil
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,15 +44,31 @@ def is_image_name(name: str) -> bool:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """uint8 HWC (C = 1 or 3) -> uncompressed PNG bytes, as the official dataset_tool stores them."""
-    from PIL import Image
+    """uint8 HWC (C = 1 or 3) -> uncompressed PNG bytes, the official dataset_tool's format.
 
+    The official tool saves with Pillow at `compress_level=0`: the pixels go into stored (not
+    compressed) zlib blocks, but Pillow still chooses a row filter for every row (Sub, Paeth, ...),
+    which costs ten times the rest of the encoding and buys nothing when nothing is compressed. Here
+    every row has filter type 0 (None): the same pixels, the same size to within a few bytes, a
+    valid PNG for every decoder, written about 10x faster and decoded faster (nothing to unfilter).
+    """
     a = np.asarray(image)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (1, 3):
         raise ValueError(f"expected uint8 HWC with 1 or 3 channels, got {a.dtype} {a.shape}")
-    buf = io.BytesIO()
-    Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(buf, format="png", compress_level=0, optimize=False)
-    return buf.getvalue()
+    h, w, c = a.shape
+    rows = np.empty((h, w * c + 1), np.uint8)
+    rows[:, 0] = 0                               # filter type 0 before every row
+    rows[:, 1:] = a.reshape(h, w * c)
+    header = struct.pack(">IIBBBBB", w, h, 8, 2 if c == 3 else 0, 0, 0, 0)  # 8-bit RGB or grey, no interlace
+    return b"".join([PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", zlib.compress(rows, 0)),
+                     _png_chunk(b"IEND", b"")])
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 class Archive:
