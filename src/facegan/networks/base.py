@@ -60,8 +60,10 @@ class RunningAverages:
     """Steps of running averages (StyleGAN3's magnitude EMAs) that a forward pass with
     `update_emas=<this collector>` asks for, gathered instead of taken: a training loop takes each
     step once per training step, towards the mean over every round and process (`apply`), so the
-    result does not depend on how the batch is split. The forward itself uses the averages as they
-    were; `update_emas=True` takes each step at once (a layer then uses its moved average)."""
+    result does not depend on how the batch is split. The forward itself uses the average moved by
+    its own samples, as the official forward does, without storing it: with one round on one
+    process the forward and the stored average are exactly the official ones. `update_emas=True`
+    takes each step at once."""
 
     def __init__(self) -> None:
         self._entries: dict[int, list] = {}   # id(buffer) -> [buffer, beta, sum of value * count, count]
@@ -94,13 +96,17 @@ class RunningAverages:
 
 
 @torch.no_grad()
-def running_average(buffer: torch.Tensor, value: torch.Tensor, beta: float, update_emas, count: int) -> None:
-    """One step of a running average, buffer <- lerp(value, buffer, beta), as the official networks
-    take it with update_emas=True; handed to a `RunningAverages` collector when one is given."""
+def running_average(buffer: torch.Tensor, value: torch.Tensor, beta: float, update_emas, count: int) -> torch.Tensor:
+    """One step of a running average, lerp(value, buffer, beta), as the official networks take it
+    with update_emas=True (stored in `buffer`); handed to a `RunningAverages` collector when one is
+    given (`buffer` unchanged until it applies). Returns the moved average, for the forward to use."""
+    moved = value.to(buffer.dtype).lerp(buffer, beta)
     if isinstance(update_emas, RunningAverages):
         update_emas.add(buffer, value, beta, count)
-    elif update_emas:
-        buffer.copy_(value.to(buffer.dtype).lerp(buffer, beta))
+        return moved
+    if update_emas:
+        buffer.copy_(moved)
+    return buffer
 
 
 class GeneratorBase(nn.Module):

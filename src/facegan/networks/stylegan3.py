@@ -384,10 +384,12 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, force_fp32: bool = False, update_emas: bool = False,
                 fp16_on_cpu: bool = False) -> torch.Tensor:
-        if update_emas:
+        magnitude_ema = self.magnitude_ema
+        if update_emas:  # the official forward moves the EMA with its own samples, then uses it
             magnitude = x.detach().to(torch.float32).square().mean()
-            running_average(self.magnitude_ema, magnitude, self.magnitude_ema_beta, update_emas, x.shape[0])
-        input_gain = self.magnitude_ema.rsqrt()
+            magnitude_ema = running_average(self.magnitude_ema, magnitude, self.magnitude_ema_beta, update_emas,
+                                            x.shape[0])
+        input_gain = magnitude_ema.rsqrt()
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
