@@ -1,5 +1,6 @@
 """StyleGAN3 against NVIDIA's own code (NVlabs/stylegan3, run as a peer from a checkout outside this
-repo): the same official-format pickle drawn by both, and the cost of a 1024² image.
+repo): the same official-format pickle drawn by both, the cost of a 1024² image, and training steps
+(the same steps, compared; and their speed).
 
 The official code builds the -T or -R networks as its train.py configures them (its own
 constructors, seeded random weights, made non-trivial: random input affine, biases, w_avg and
@@ -14,10 +15,16 @@ as uint8.
     PYTHONPATH=src python benchmarks/stylegan3_peer.py check --peer /path/to/stylegan3
     # a 1024² StyleGAN3-T image, batch 1: seconds and peak memory, each side in its own process
     PYTHONPATH=src python benchmarks/stylegan3_peer.py bench --peer /path/to/stylegan3 --rounds 2
+    # images/s of a 64² training step (batch 4): facegan's TrainingRun.step against NVIDIA's loss
+    PYTHONPATH=src python benchmarks/stylegan3_peer.py train --peer /path/to/stylegan3 --rounds 3 --steps 1
 
 `check` prints the largest grey-level difference of every case (and of the CLI files: NVIDIA's
 gen_images.py against `facegan generate`); `bench` prints seconds per image and peak resident
-memory of each side (median over rounds that alternate the sides), their ratios, and the MACs.
+memory of each side (median over rounds that alternate the sides), their ratios, and the MACs;
+`train` prints images/s of each side and the median of the per-round speed ratios. The exactness
+of training steps (`compare_training`: NVIDIA's StyleGAN2Loss driven as its training_loop.py drives
+it, against TrainingRun.step, on the same snapshot, reals and latents) is run by
+tests/test_stylegan3_peer.py.
 
 The peer runs unmodified. Only its environment is adapted, in this process: `pkg_resources`
 (gone from recent setuptools; the peer uses only its parse_version) and `requests` (only its URL
@@ -47,6 +54,9 @@ import numpy as np
 import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
+
+# The networks of `check` and `train`: the official layer schedule (14 layers, 2 critical), fewer channels.
+CHECK_NETWORK = dict(z_dim=64, w_dim=64, cbase=2048, cmax=64)
 
 # The cases of `check`: (translate, rotate) as gen_images.py's flags.
 TRANSFORMS = (((0.0, 0.0), 0.0), ((0.3, -0.15), 0.0), ((0.0, 0.0), 25.0), ((-0.2, 0.1), -40.0))
@@ -558,15 +568,72 @@ def bench(peer, cfg: str, resolution: int, rounds: int, threads: int, workdir: P
     return result
 
 
+NETWORK_FIELDS = ("z_dim", "w_dim", "channel_base", "channel_max", "num_layers", "d_channel_base", "d_channel_max")
+
+
+def bench_train(peer, cfg: str, resolution: int, batch: int, steps: int, rounds: int, threads: int, workdir: Path,
+                **kwargs) -> dict:
+    """Images/second of a training step on each side, in this process: facegan's TrainingRun.step
+    (the reals given, not loaded) and NVIDIA's StyleGAN2Loss driven as its training loop drives it,
+    from the same snapshot. One untimed step first (step 0, with Dreg: allocations, oneDNN kernel
+    selection); then `rounds` rounds of `steps` steps, each side in turn (the order alternating),
+    both at the same step counters, so each round runs the same phases on both sides."""
+    pkl = write_official_snapshot(peer, workdir / f"train-{cfg}-{resolution}.pkl", cfg, resolution, nontrivial=False,
+                                  batch=batch, **kwargs)
+    with open(pkl, "rb") as f:
+        snapshot = peer.legacy.load_network_pkl(f)
+    blur = 10.0 if cfg == "stylegan3-r" else 0.0
+    fade = batch * 200 / 32 if blur else 0.0
+    gamma = 32.0 * (resolution / 1024) ** 2
+    real = torch.rand([batch, 3, resolution, resolution], generator=torch.Generator().manual_seed(0)) * 2 - 1
+    theirs = OfficialTraining(peer, snapshot, batch=batch, r1_gamma=gamma, blur_init_sigma=blur, blur_fade_kimg=fade)
+    ours = OurTraining(pkl, noise_archive(workdir / f"noise{resolution}.zip", resolution), cfg, batch=batch,
+                       r1_gamma=gamma, blur_sigma=blur, blur_fade_kimg=fade, reals=real)
+    z_dim = ours.run.G.z_dim
+
+    def their_step():
+        theirs.step(real, {name: torch.randn([batch, z_dim]) for name, *_ in theirs.phases})
+
+    sides = {"ours": ours.step, "official": their_step}
+    for step in sides.values():
+        step()
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    for r in range(rounds):
+        for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                sides[side]()
+            times[side].append(time.perf_counter() - start)
+            cpu[side].append(time.process_time() - start_cpu)
+        print(json.dumps({side: [round(t[-1], 3), round(cpu[side][-1], 3)] for side, t in times.items()}),
+              file=sys.stderr)
+    phases = sorted({p.name for p in ours.run.phases for s in range(1, 1 + steps * rounds) if s % p.interval == 0})
+    nimg = steps * batch
+    return {"cfg": cfg, "resolution": resolution, "batch": batch, "steps_per_round": steps, "rounds": rounds,
+            "threads": threads, "timed_phases": phases, "r1_gamma": gamma,
+            "network": {k: getattr(ours.run.net_config, k) for k in NETWORK_FIELDS},
+            "img_per_s": {side: round(nimg / statistics.median(t), 2) for side, t in times.items()},
+            "cpu_img_per_s": {side: round(nimg / statistics.median(t), 2) for side, t in cpu.items()},
+            # per round, official time / ours (> 1: ours faster); CPU time is less moved by other load
+            "speed_ratio_ours_over_official": round(statistics.median(
+                o / u for o, u in zip(times["official"], times["ours"])), 2),
+            "cpu_speed_ratio_ours_over_official": round(statistics.median(
+                o / u for o, u in zip(cpu["official"], cpu["ours"])), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["check", "bench", "side"])
+    ap.add_argument("mode", choices=["check", "bench", "train", "side"])
     ap.add_argument("--peer", required=True, help="a checkout of NVlabs/stylegan3 (outside this repo)")
     ap.add_argument("--cfgs", default="stylegan3-t,stylegan3-r", help="check: the configurations")
-    ap.add_argument("--resolution", type=int, default=None, help="default: 64 for check, 1024 for bench")
+    ap.add_argument("--resolution", type=int, default=None, help="default: 64 for check and train, 1024 for bench")
     ap.add_argument("--seeds", default="0,1,2", help="check: the seeds")
-    ap.add_argument("--cfg", default="stylegan3-t", help="bench: the configuration")
-    ap.add_argument("--rounds", type=int, default=2, help="bench: rounds, each side once per round")
+    ap.add_argument("--cfg", default="stylegan3-t", help="bench, train: the configuration")
+    ap.add_argument("--rounds", type=int, default=None, help="bench, train: rounds, each side once per round "
+                    "(default 2 for bench, 5 for train)")
+    ap.add_argument("--batch", type=int, default=4, help="train: the batch")
+    ap.add_argument("--steps", type=int, default=2, help="train: training steps per round and side")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared machine, multi-threaded timings are noise)")
     ap.add_argument("--workdir", default=None, help="where the pickles and images go (default: a temporary folder)")
@@ -588,11 +655,13 @@ def main() -> None:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         if args.mode == "check":
-            # Small networks that keep the official layer schedule (14 layers, 2 critical), fewer channels.
             result = check(peer, args.cfgs.split(","), args.resolution or 64, [int(s) for s in args.seeds.split(",")],
-                           workdir, z_dim=64, w_dim=64, cbase=2048, cmax=64)
+                           workdir, **CHECK_NETWORK)
+        elif args.mode == "train":
+            result = bench_train(peer, args.cfg, args.resolution or 64, args.batch, args.steps, args.rounds or 5,
+                                 args.threads, workdir, **CHECK_NETWORK)
         else:
-            result = bench(peer, args.cfg, args.resolution or 1024, args.rounds, args.threads, workdir)
+            result = bench(peer, args.cfg, args.resolution or 1024, args.rounds or 2, args.threads, workdir)
     result["machine"] = machine()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=1))

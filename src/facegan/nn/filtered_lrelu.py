@@ -16,6 +16,8 @@ with `padding` (x0, x1, y0, y1) applied to the zero-inserted image. How it is co
   2-D convolution; each pass is one convolution for small tensors (few operations) and one
   multiply-add per tap over whole rows for large ones (memory bound; CPUs run depthwise 1-D kernels
   slowly);
+- with autograd, the multiply-add paths run their adjoint (again one multiply-add per tap) as their
+  backward, instead of autograd's slice, broadcast, sum and zero-filled copy per tap;
 - the activation runs in place on the up-rate tensor, which is the only full-rate intermediate
   (every one of its pixels feeds the down filter); without autograd the channels are processed in
   chunks, so that intermediate never exists for all channels at once (peak memory).
