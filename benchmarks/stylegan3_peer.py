@@ -1,5 +1,6 @@
 """StyleGAN3 against NVIDIA's own code (NVlabs/stylegan3, run as a peer from a checkout outside this
-repo): the same official-format pickle drawn by both, and the cost of a 1024² image.
+repo): the same official-format pickle drawn by both, the cost of a 1024² image, and training steps
+(the same steps, compared; and their speed).
 
 The official code builds the -T or -R networks as its train.py configures them (its own
 constructors, seeded random weights, made non-trivial: random input affine, biases, w_avg and
@@ -14,10 +15,16 @@ as uint8.
     PYTHONPATH=src python benchmarks/stylegan3_peer.py check --peer /path/to/stylegan3
     # a 1024² StyleGAN3-T image, batch 1: seconds and peak memory, each side in its own process
     PYTHONPATH=src python benchmarks/stylegan3_peer.py bench --peer /path/to/stylegan3 --rounds 2
+    # images/s of a 64² training step (batch 4): facegan's TrainingRun.step against NVIDIA's loss
+    PYTHONPATH=src python benchmarks/stylegan3_peer.py train --peer /path/to/stylegan3 --rounds 3 --steps 1
 
 `check` prints the largest grey-level difference of every case (and of the CLI files: NVIDIA's
 gen_images.py against `facegan generate`); `bench` prints seconds per image and peak resident
-memory of each side (median over rounds that alternate the sides), their ratios, and the MACs.
+memory of each side (median over rounds that alternate the sides), their ratios, and the MACs;
+`train` prints images/s of each side and the median of the per-round speed ratios. The exactness
+of training steps (`compare_training`: NVIDIA's StyleGAN2Loss driven as its training_loop.py drives
+it, against TrainingRun.step, on the same snapshot, reals and latents) is run by
+tests/test_stylegan3_peer.py.
 
 The peer runs unmodified. Only its environment is adapted, in this process: `pkg_resources`
 (gone from recent setuptools; the peer uses only its parse_version) and `requests` (only its URL
@@ -47,6 +54,9 @@ import numpy as np
 import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
+
+# The networks of `check` and `train`: the official layer schedule (14 layers, 2 critical), fewer channels.
+CHECK_NETWORK = dict(z_dim=64, w_dim=64, cbase=2048, cmax=64)
 
 # The cases of `check`: (translate, rotate) as gen_images.py's flags.
 TRANSFORMS = (((0.0, 0.0), 0.0), ((0.3, -0.15), 0.0), ((0.0, 0.0), 25.0), ((-0.2, 0.1), -40.0))
@@ -84,21 +94,29 @@ def import_peer(path: str | os.PathLike) -> types.SimpleNamespace:
         import gen_images  # noqa: PLC0415
         import legacy  # noqa: PLC0415
         import training.augment  # noqa: F401, PLC0415
+        import training.loss  # noqa: F401, PLC0415
         import training.networks_stylegan2  # noqa: F401, PLC0415
         import training.networks_stylegan3  # noqa: F401, PLC0415
     finally:
         for name in stubs:  # the peer's modules keep what they took; nothing else sees the stubs
             del sys.modules[name]
-    return types.SimpleNamespace(path=path, dnnlib=dnnlib, legacy=legacy, gen_images=gen_images)
+    from torch_utils import training_stats  # noqa: PLC0415
+
+    return types.SimpleNamespace(path=path, dnnlib=dnnlib, legacy=legacy, gen_images=gen_images, loss=training.loss,
+                                 training_stats=training_stats)
 
 
 def official_kwargs(peer, cfg: str, resolution: int, *, z_dim: int = 512, w_dim: int = 512, cbase: int = 32768,
-                    cmax: int = 512, batch: int = 32, synthesis_layers: int | None = None):
+                    cmax: int = 512, batch: int = 32, synthesis_layers: int | None = None,
+                    magnitude_ema_beta: float | None = None):
     """G_kwargs, D_kwargs and augment_kwargs as the peer's train.py builds them for --cfg, --cbase,
-    --cmax, --batch (plus the image shape the training loop adds)."""
+    --cmax, --batch (plus the image shape the training loop adds); `magnitude_ema_beta` replaces
+    train.py's 0.5 ** (batch / 20000) (a faster EMA makes a wrong EMA step visible in a few steps)."""
     E = peer.dnnlib.EasyDict
+    if magnitude_ema_beta is None:
+        magnitude_ema_beta = 0.5 ** (batch / (20 * 1e3))
     G = E(class_name="training.networks_stylegan3.Generator", z_dim=z_dim, w_dim=w_dim, mapping_kwargs=E(num_layers=2),
-          channel_base=cbase, channel_max=cmax, magnitude_ema_beta=0.5 ** (batch / (20 * 1e3)))
+          channel_base=cbase, channel_max=cmax, magnitude_ema_beta=magnitude_ema_beta)
     if cfg == "stylegan3-r":
         G.update(conv_kernel=1, channel_base=cbase * 2, channel_max=cmax * 2, use_radial_filters=True)
     if synthesis_layers is not None:
@@ -274,6 +292,194 @@ def check(peer, cfgs, resolution: int, seeds, workdir: Path, **kwargs) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
+# Training, both sides: the same snapshot, the same reals and latents, the same steps.
+
+def noise_archive(path: str | os.PathLike, resolution: int, count: int = 8) -> str:
+    """A dataset of random RGB images (what the reals are does not matter here, only that both sides
+    get the same)."""
+    from facegan.data import ArchiveWriter
+
+    rng = np.random.RandomState(0)
+    with ArchiveWriter(path) as w:
+        for _ in range(count):
+            w.add(rng.randint(0, 256, size=(resolution, resolution, 3), dtype=np.uint8))
+    return str(path)
+
+
+class OfficialTraining:
+    """NVIDIA's training step on the CPU: its StyleGAN2Loss (stylegan3's training/loss.py) with
+    train.py's StyleGAN3 settings (no style mixing, pl_weight 0, R1 `r1_gamma`, the D-input blur),
+    driven as its training_loop.py drives it: the phases Gboth (G has no regularisation interval),
+    Dmain and Dreg every `d_reg_interval` steps with the lazy-regularisation lr/beta correction,
+    Adam, nan_to_num on the gradients, then G_ema (ramp-up, buffers copied) and cur_nimg. One
+    process, batch_gpu = batch. No augmentation. The latents of each phase are given (`step`)."""
+
+    def __init__(self, peer, snapshot: dict, *, batch: int, r1_gamma: float, blur_init_sigma: float = 0.0,
+                 blur_fade_kimg: float = 0.0, lr_g: float = 0.0025, lr_d: float = 0.002, d_reg_interval: int = 16,
+                 ema_kimg: float | None = None, ema_rampup: float | None = 0.05):
+        self.G = copy.deepcopy(snapshot["G"]).train().requires_grad_(False)
+        self.D = copy.deepcopy(snapshot["D"]).train().requires_grad_(False)
+        self.G_ema = copy.deepcopy(snapshot["G_ema"]).eval().requires_grad_(False)
+        self.loss = peer.loss.StyleGAN2Loss(torch.device("cpu"), self.G, self.D, augment_pipe=None, r1_gamma=r1_gamma,
+                                            style_mixing_prob=0, pl_weight=0, blur_init_sigma=blur_init_sigma,
+                                            blur_fade_kimg=blur_fade_kimg)
+        self.phases = []
+        for name, module, lr, interval in (("G", self.G, lr_g, None), ("D", self.D, lr_d, d_reg_interval)):
+            ratio = 1 if interval is None else interval / (interval + 1)
+            opt = torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=[b ** ratio for b in (0.0, 0.99)],
+                                   eps=1e-8)
+            if interval is None:
+                self.phases.append((name + "both", module, opt, 1))
+            else:
+                self.phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
+        self.batch, self.ema_rampup = batch, ema_rampup
+        self.ema_kimg = batch * 10 / 32 if ema_kimg is None else ema_kimg
+        self.cur_nimg = self.batch_idx = 0
+        self.stats = peer.training_stats.Collector(regex="Loss/.*", keep_previous=False)
+
+    def step(self, real: torch.Tensor, gen_z: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One training step; `gen_z[phase]` is each phase's latents. Returns the losses reported."""
+        c = torch.zeros([real.shape[0], 0])
+        for name, module, opt, interval in self.phases:
+            if self.batch_idx % interval:
+                continue
+            opt.zero_grad(set_to_none=True)
+            module.requires_grad_(True)
+            self.loss.accumulate_gradients(phase=name, real_img=real, real_c=c, gen_z=gen_z[name], gen_c=c,
+                                           gain=interval, cur_nimg=self.cur_nimg)
+            module.requires_grad_(False)
+            for p in module.parameters():
+                if p.grad is not None:
+                    torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+            opt.step()
+        ema_nimg = self.ema_kimg * 1000
+        if self.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.cur_nimg * self.ema_rampup)
+        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        self.cur_nimg += self.batch
+        self.batch_idx += 1
+        self.stats.update()
+        return {name: self.stats.mean(name) for name in self.stats.names() if self.stats.num(name)}
+
+
+class OurTraining:
+    """facegan's training step, `TrainingRun.step` as `facegan train --arch stylegan3` runs it, on
+    the networks of an official snapshot (read through facegan's importer). Its reals and each
+    phase's latents are recorded as the loop draws them, for the peer to take the same; `reals`
+    (a tensor) replaces the data loader."""
+
+    def __init__(self, pkl: str | os.PathLike, data: str, cfg: str, *, batch: int, r1_gamma: float,
+                 blur_sigma: float = 0.0, blur_fade_kimg: float = 0.0, reals: torch.Tensor | None = None):
+        import dataclasses
+
+        from facegan.data import ImageDataset
+        from facegan.interop import load_any
+        from facegan.networks import load_state_strict
+        from facegan.training import distributed as dist
+        from facegan.training import resolve_options
+        from facegan.training.loop import TrainingRun
+        from facegan.training.sampler import GlobalStream
+
+        loaded = load_any(pkl)
+        config = loaded.networks["G"].config
+        net = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        opts = resolve_options(data, arch="stylegan3", cfg=cfg, batch=batch, batch_gpu=batch, aug="noaug",
+                               r1_gamma=r1_gamma, blur_sigma=blur_sigma, blur_fade_kimg=blur_fade_kimg,
+                               network_overrides=net)
+        run = self.run = TrainingRun(opts, dist.Dist(device=torch.device("cpu")), progress=False)
+        run.dataset = ImageDataset(data)
+        run.stream = GlobalStream(len(run.dataset), opts.seed)
+        run._build_networks()   # networks, optimisers, loss, phases: no run folder
+        for name in ("G", "D", "G_ema"):
+            load_state_strict(getattr(run, name), loaded.networks[name].state_dict(), context=f"{pkl} [{name}]")
+        self.opts, self.recorded = opts, {}
+        next_reals, latents = run._next_reals, run._latents
+
+        def record_reals(resolution, batch):
+            real, c = (reals, None) if reals is not None else next_reals(resolution, batch)
+            self.recorded["real"] = real.clone()
+            return real, c
+
+        def record_latents(phase, chunk, bgpu, real_c):
+            z, c = latents(phase, chunk, bgpu, real_c)
+            self.recorded[phase.name] = z.clone()
+            return z, c
+
+        run._next_reals, run._latents = record_reals, record_latents
+
+    def step(self) -> dict[str, float]:
+        """One training step; returns the mean of every loss statistic."""
+        self.recorded.clear()
+        stats = self.run.step()
+        return {name: stats.mean(name) for name in stats.sums}
+
+
+def max_differences(ours: torch.nn.Module, theirs: torch.nn.Module, grads: bool = False) -> dict[str, float]:
+    """The largest |difference| per tensor (same names on both sides), relative to the tensor's
+    largest |value| (an absent gradient counts as zeros)."""
+    out = {}
+    a = dict(ours.named_parameters()) if grads else ours.state_dict()
+    b = dict(theirs.named_parameters()) if grads else theirs.state_dict()
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
+    for name in a:
+        x, y = a[name], b[name]
+        if grads:
+            x = torch.zeros_like(x) if x.grad is None else x.grad
+            y = torch.zeros_like(y) if y.grad is None else y.grad
+        scale = max(float(y.abs().max()), 1e-12)
+        out[name] = float((x.float() - y.float()).abs().max()) / scale
+    return out
+
+
+def compare_training(peer, cfg: str, resolution: int, workdir: str | os.PathLike, *, steps: int = 3, batch: int = 4,
+                     r1_gamma: float = 2.0, blur_init_sigma: float = 10.0, blur_fade_kimg: float | None = None,
+                     seed: int = 0, **kwargs) -> dict:
+    """`steps` training steps of an official snapshot on both sides (see OfficialTraining,
+    OurTraining); per step the losses, then the largest relative difference of every parameter,
+    gradient (G's from Gmain, D's from the step's last D phase) and buffer (magnitude EMAs, w_avg,
+    ...) of G, D and G_ema. -R blurs D's input, sigma `blur_init_sigma` (train.py: 10) fading over
+    `blur_fade_kimg` (train.py: batch * 200 / 32)."""
+    workdir = Path(workdir)
+    pkl = write_official_snapshot(peer, workdir / f"train-{cfg}-{resolution}.pkl", cfg, resolution, seed=seed,
+                                  batch=batch, **kwargs)
+    with open(pkl, "rb") as f:
+        snapshot = peer.legacy.load_network_pkl(f)
+    blur = blur_init_sigma if cfg == "stylegan3-r" else 0.0
+    fade = (batch * 200 / 32 if blur_fade_kimg is None else blur_fade_kimg) if blur else 0.0
+    theirs = OfficialTraining(peer, snapshot, batch=batch, r1_gamma=r1_gamma, blur_init_sigma=blur, blur_fade_kimg=fade)
+    data = noise_archive(workdir / f"noise{resolution}.zip", resolution)
+    ours = OurTraining(pkl, data, cfg, batch=batch, r1_gamma=r1_gamma, blur_sigma=blur, blur_fade_kimg=fade)
+    from facegan.training.losses import blur_sigma_at
+
+    initial = {k: v.clone() for k, v in ours.run.G.state_dict().items()}
+    rows = []
+    for step in range(steps):
+        sigma = blur_sigma_at(ours.run.state.nimg, blur, fade)
+        our_losses = ours.step()
+        z = {"Gboth": ours.recorded["Gmain"], **{k: v for k, v in ours.recorded.items() if k.startswith("D")}}
+        their_losses = theirs.step(ours.recorded["real"], z)
+        their_losses["Loss/D/loss_fake"] = their_losses.pop("Loss/D/loss")  # theirs: the sum of both
+        our_losses["Loss/D/loss_fake"] += our_losses.pop("Loss/D/loss_real")
+        assert our_losses.keys() == their_losses.keys(), (sorted(our_losses), sorted(their_losses))
+        row = {"step": step, "phases": [p.name for p in ours.run.phases if step % p.interval == 0], "blur_sigma": sigma,
+               "losses": {k: (our_losses[k], their_losses[k]) for k in sorted(our_losses)}}
+        for name in ("G", "D", "G_ema"):
+            a, b = getattr(ours.run, name), getattr(theirs, name)
+            row[name] = max_differences(a, b)
+            if name != "G_ema":
+                row[f"{name}.grad"] = max_differences(a, b, grads=True)
+        rows.append(row)
+    moved = sorted(k for k, v in ours.run.G.state_dict().items() if not torch.equal(v, initial[k]))
+    return {"cfg": cfg, "resolution": resolution, "batch": batch, "steps": steps, "r1_gamma": r1_gamma,
+            "blur_sigma": blur, "blur_fade_kimg": fade, "rows": rows, "G_moved": moved}
+
+
+# ----------------------------------------------------------------------------------------------
 # The benchmark: one image per side, each in its own process.
 
 def _rss_kib(field: str) -> int:
@@ -362,15 +568,72 @@ def bench(peer, cfg: str, resolution: int, rounds: int, threads: int, workdir: P
     return result
 
 
+NETWORK_FIELDS = ("z_dim", "w_dim", "channel_base", "channel_max", "num_layers", "d_channel_base", "d_channel_max")
+
+
+def bench_train(peer, cfg: str, resolution: int, batch: int, steps: int, rounds: int, threads: int, workdir: Path,
+                **kwargs) -> dict:
+    """Images/second of a training step on each side, in this process: facegan's TrainingRun.step
+    (the reals given, not loaded) and NVIDIA's StyleGAN2Loss driven as its training loop drives it,
+    from the same snapshot. One untimed step first (step 0, with Dreg: allocations, oneDNN kernel
+    selection); then `rounds` rounds of `steps` steps, each side in turn (the order alternating),
+    both at the same step counters, so each round runs the same phases on both sides."""
+    pkl = write_official_snapshot(peer, workdir / f"train-{cfg}-{resolution}.pkl", cfg, resolution, nontrivial=False,
+                                  batch=batch, **kwargs)
+    with open(pkl, "rb") as f:
+        snapshot = peer.legacy.load_network_pkl(f)
+    blur = 10.0 if cfg == "stylegan3-r" else 0.0
+    fade = batch * 200 / 32 if blur else 0.0
+    gamma = 32.0 * (resolution / 1024) ** 2
+    real = torch.rand([batch, 3, resolution, resolution], generator=torch.Generator().manual_seed(0)) * 2 - 1
+    theirs = OfficialTraining(peer, snapshot, batch=batch, r1_gamma=gamma, blur_init_sigma=blur, blur_fade_kimg=fade)
+    ours = OurTraining(pkl, noise_archive(workdir / f"noise{resolution}.zip", resolution), cfg, batch=batch,
+                       r1_gamma=gamma, blur_sigma=blur, blur_fade_kimg=fade, reals=real)
+    z_dim = ours.run.G.z_dim
+
+    def their_step():
+        theirs.step(real, {name: torch.randn([batch, z_dim]) for name, *_ in theirs.phases})
+
+    sides = {"ours": ours.step, "official": their_step}
+    for step in sides.values():
+        step()
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    cpu: dict[str, list[float]] = {side: [] for side in sides}
+    for r in range(rounds):
+        for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                sides[side]()
+            times[side].append(time.perf_counter() - start)
+            cpu[side].append(time.process_time() - start_cpu)
+        print(json.dumps({side: [round(t[-1], 3), round(cpu[side][-1], 3)] for side, t in times.items()}),
+              file=sys.stderr)
+    phases = sorted({p.name for p in ours.run.phases for s in range(1, 1 + steps * rounds) if s % p.interval == 0})
+    nimg = steps * batch
+    return {"cfg": cfg, "resolution": resolution, "batch": batch, "steps_per_round": steps, "rounds": rounds,
+            "threads": threads, "timed_phases": phases, "r1_gamma": gamma,
+            "network": {k: getattr(ours.run.net_config, k) for k in NETWORK_FIELDS},
+            "img_per_s": {side: round(nimg / statistics.median(t), 2) for side, t in times.items()},
+            "cpu_img_per_s": {side: round(nimg / statistics.median(t), 2) for side, t in cpu.items()},
+            # per round, official time / ours (> 1: ours faster); CPU time is less moved by other load
+            "speed_ratio_ours_over_official": round(statistics.median(
+                o / u for o, u in zip(times["official"], times["ours"])), 2),
+            "cpu_speed_ratio_ours_over_official": round(statistics.median(
+                o / u for o, u in zip(cpu["official"], cpu["ours"])), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["check", "bench", "side"])
+    ap.add_argument("mode", choices=["check", "bench", "train", "side"])
     ap.add_argument("--peer", required=True, help="a checkout of NVlabs/stylegan3 (outside this repo)")
     ap.add_argument("--cfgs", default="stylegan3-t,stylegan3-r", help="check: the configurations")
-    ap.add_argument("--resolution", type=int, default=None, help="default: 64 for check, 1024 for bench")
+    ap.add_argument("--resolution", type=int, default=None, help="default: 64 for check and train, 1024 for bench")
     ap.add_argument("--seeds", default="0,1,2", help="check: the seeds")
-    ap.add_argument("--cfg", default="stylegan3-t", help="bench: the configuration")
-    ap.add_argument("--rounds", type=int, default=2, help="bench: rounds, each side once per round")
+    ap.add_argument("--cfg", default="stylegan3-t", help="bench, train: the configuration")
+    ap.add_argument("--rounds", type=int, default=None, help="bench, train: rounds, each side once per round "
+                    "(default 2 for bench, 5 for train)")
+    ap.add_argument("--batch", type=int, default=4, help="train: the batch")
+    ap.add_argument("--steps", type=int, default=2, help="train: training steps per round and side")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared machine, multi-threaded timings are noise)")
     ap.add_argument("--workdir", default=None, help="where the pickles and images go (default: a temporary folder)")
@@ -392,11 +655,13 @@ def main() -> None:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         if args.mode == "check":
-            # Small networks that keep the official layer schedule (14 layers, 2 critical), fewer channels.
             result = check(peer, args.cfgs.split(","), args.resolution or 64, [int(s) for s in args.seeds.split(",")],
-                           workdir, z_dim=64, w_dim=64, cbase=2048, cmax=64)
+                           workdir, **CHECK_NETWORK)
+        elif args.mode == "train":
+            result = bench_train(peer, args.cfg, args.resolution or 64, args.batch, args.steps, args.rounds or 5,
+                                 args.threads, workdir, **CHECK_NETWORK)
         else:
-            result = bench(peer, args.cfg, args.resolution or 1024, args.rounds, args.threads, workdir)
+            result = bench(peer, args.cfg, args.resolution or 1024, args.rounds or 2, args.threads, workdir)
     result["machine"] = machine()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=1))

@@ -86,3 +86,36 @@ def test_the_snapshots_discriminator_gives_the_official_logits(bench, peer, offi
         expected = theirs(images, torch.zeros([4, 0]))
         got = ours(images, None)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# -- training ------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", ["stylegan3-t", "stylegan3-r"])
+def test_training_steps_are_those_of_nvidias_loss_and_training_loop(bench, peer, cfg, tmp_path):
+    """Three steps of `TrainingRun.step` and of NVIDIA's StyleGAN2Loss driven as its training loop
+    drives it (Gboth, Dmain, Dreg every 16 with the lazy-regularisation correction; G_ema), from
+    the same official snapshot, reals and latents: the losses of every step, then every parameter,
+    gradient and buffer (magnitude EMAs, w_avg) of G, D and G_ema, agree to float error. The
+    magnitude EMAs move fast (β 0.8) and -R's D-input blur fades over the three steps (σ 3, 2.25,
+    1.5: train.py's σ 10 would blur a 16² image flat, and D's minibatch-stddev of nearly equal
+    images turns float error into large gradient differences), so a wrong EMA step or blur shows."""
+    result = bench.compare_training(peer, cfg, 16, tmp_path, steps=3, batch=4, r1_gamma=2.0, blur_init_sigma=3.0,
+                                    blur_fade_kimg=0.016, seed=3, magnitude_ema_beta=0.8, **TINY)
+    rows = result["rows"]
+    assert [r["phases"] for r in rows] == [["Gmain", "Dmain", "Dreg"], ["Gmain", "Dmain"], ["Gmain", "Dmain"]]
+    assert [r["blur_sigma"] for r in rows] == ([3.0, 2.25, 1.5] if cfg == "stylegan3-r" else [0.0] * 3)
+    for row in rows:
+        for name, (ours, theirs) in row["losses"].items():
+            if "/signs/" in name:  # a logit within float error of 0 may take either sign; its score is compared
+                continue
+            assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-7), (row["step"], name)
+        for part in ("G", "D", "G_ema", "G.grad", "D.grad"):
+            worst = max(row[part].items(), key=lambda kv: kv[1])
+            assert worst[1] < 5e-5, (row["step"], part, worst)
+    assert "Loss/r1_penalty" in rows[0]["losses"] and "Loss/r1_penalty" not in rows[1]["losses"]
+    # What is compared moves: the weights, w_avg and every magnitude EMA left the snapshot's values.
+    moved = set(result["G_moved"])
+    assert "mapping.w_avg" in moved and sum(k.endswith("weight") for k in moved) >= 8
+    assert {k for k in rows[0]["G"] if k.endswith("magnitude_ema")} <= moved
+

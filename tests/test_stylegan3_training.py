@@ -271,3 +271,28 @@ def test_a_stylegan3_r_run_with_its_blur_resumes_exactly(faces, tmp_path):
             assert torch.equal(sa[k], sb[k]), f"{name}.{k}"
     moved = [k for k, v in sa.items() if k.endswith("magnitude_ema") and float(v) != 1.0]
     assert moved  # the magnitude EMAs were trained and resumed
+
+
+@pytest.mark.parametrize("arch, stepped", [("stylegan3", False), ("stylegan2", True)])
+def test_r1_leaves_ds_output_bias_to_adam_as_the_official_loss_of_the_architecture(faces, tmp_path, arch, stepped):
+    """D's output bias does not change R1 (a gradient with respect to the image). stylegan3's loss
+    leaves it without a gradient, so its loop's Adam skips it in Dreg (no step counted, its second
+    moment not decayed); stylegan2-ada-pytorch's loss adds `real_logits * 0`, a zero gradient that
+    Adam does step. Stepping it in stylegan3 made D's next update of it differ from NVIDIA's."""
+    from facegan.data import ImageDataset
+    from facegan.training.loop import TrainingRun
+    from test_training_contract import tiny
+
+    run = TrainingRun(tiny(faces, tmp_path, arch), dist.Dist(), progress=False)
+    run.dataset = ImageDataset(faces)
+    run._build_networks()
+    (dreg,) = [p for p in run.phases if p.name == "Dreg"]
+    real = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert run._run_phase(dreg, real, None, LossContext(global_batch=8), 8, 8, PhaseStats())
+    params = dict(run.D.named_parameters())
+    bias, state = params["b4.out.bias"], run.optimizers["D"].state
+    assert float(state[params["b4.out.weight"]]["step"]) == 1
+    if stepped:
+        assert torch.equal(bias.grad, torch.zeros_like(bias)) and float(state[bias]["step"]) == 1
+    else:
+        assert bias.grad is None and bias not in state

@@ -79,6 +79,10 @@ class TrainingTraits:
     optimizers: tuple[str, ...] = ("adam",)  # Optimisers it trains with ('adam', 'rmsprop'); the first is the default.
     averages_phase: str = "G"               # Whose fakes move G's running averages (w_avg, magnitude EMAs):
                                             # 'G' (G's main phase) or 'D' (D's main phase, as stylegan3's loss).
+    steps_unreached_params: bool = True     # A parameter a phase's loss does not reach (D's output bias under
+                                            # R1) steps with a zero gradient (TF's tflib optimizer, the `* 0`
+                                            # terms of stylegan2-ada-pytorch's loss); False: the optimiser
+                                            # skips it (no gradient), as stylegan3's loss and loop.
     derived: DerivedFn | None = None        # Values recomputed from the final --batch and fine-tuning (see DerivedFn).
 
     def __post_init__(self) -> None:

@@ -119,7 +119,8 @@ STYLEGAN_TRAINING = TrainingTraits(
 
 STYLEGAN3_TRAINING = TrainingTraits(
     losses=("logistic",), default_preset="stylegan3-t", presets=_presets(stylegan3_training, STYLEGAN3_PRESETS),
-    phase_order=("G", "D"), lazy_regularisation=True, tracks_w_avg=True, averages_phase="D", derived=derived_values)
+    phase_order=("G", "D"), lazy_regularisation=True, tracks_w_avg=True, averages_phase="D", derived=derived_values,
+    steps_unreached_params=False)   # stylegan3's loss dropped stylegan2-ada's `* 0` terms: Adam skips them
 
 DCGAN_TRAINING = TrainingTraits(
     losses=("bce",), default_preset="dcgan", presets=_presets(_dcgan, ("dcgan", "tiny")),

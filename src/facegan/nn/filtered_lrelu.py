@@ -16,6 +16,8 @@ with `padding` (x0, x1, y0, y1) applied to the zero-inserted image. How it is co
   2-D convolution; each pass is one convolution for small tensors (few operations) and one
   multiply-add per tap over whole rows for large ones (memory bound; CPUs run depthwise 1-D kernels
   slowly);
+- with autograd, the multiply-add paths run their adjoint (again one multiply-add per tap) as their
+  backward, instead of autograd's slice, broadcast, sum and zero-filled copy per tap;
 - the activation runs in place on the up-rate tensor, which is the only full-rate intermediate
   (every one of its pixels feeds the down filter); without autograd the channels are processed in
   chunks, so that intermediate never exists for all channels at once (peak memory).
@@ -82,21 +84,74 @@ def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int
         y = F.conv2d(x.reshape(N * C, 1, -1, W), taps.reshape(up, 1, Jp, 1))            # [NC, up, Q, W]
         return y.transpose(1, 2).reshape(N, C, Q * up, W)[:, :, :T, :]
     # Large: one streaming multiply-add per tap (memory bound, no copies).
+    return _multiply_adds(x, taps, _up_large, _up_large_adjoint, (dim, Q, T, lo, hi))
+
+
+class _MultiplyAdds(torch.autograd.Function):
+    """A linear map of x run as one multiply-add per tap (the large paths), with its adjoint, of the
+    same kind, as the backward: autograd's own backward of those multiply-adds is a slice, a
+    broadcast, a sum and a zero-filled copy per tap, and made a training step slower than NVIDIA's
+    reference path. Filters that need a gradient keep autograd's (no official network trains one)."""
+
+    @staticmethod
+    def forward(ctx, x, f, run, adjoint, args):
+        ctx.save_for_backward(f)
+        ctx.adjoint, ctx.args, ctx.shape = adjoint, args, x.shape
+        return run(x, f, *args)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (f,) = ctx.saved_tensors
+        return ctx.adjoint(gy, f, ctx.shape, *ctx.args), None, None, None, None
+
+
+def _multiply_adds(x: torch.Tensor, f: torch.Tensor, run, adjoint, args: tuple) -> torch.Tensor:
+    """run(x, f, *args), with `adjoint` as its backward where x needs a gradient and f does not."""
+    if f.requires_grad or not (torch.is_grad_enabled() and x.requires_grad):
+        return run(x, f, *args)
+    return _MultiplyAdds.apply(x, f, run, adjoint, args)
+
+
+def _up_large(x: torch.Tensor, taps: torch.Tensor, dim: int, Q: int, T: int, lo: int, hi: int) -> torch.Tensor:
+    """_polyphase_up_1d's large path: input indices lo .. hi - 1 (zeros outside), one multiply-add per tap."""
+    N, C, H, W = x.shape
+    n, up, Jp = x.shape[dim], taps.shape[0], taps.shape[1]
+    pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
     if dim == 3:  # along the rows: output [..., q, phase] is already the interleaved row
-        x = x[:, :, :, crop_lo:crop_hi]
+        x = x[:, :, :, max(lo, 0):min(hi, n)]
         if pad_lo or pad_hi:
             x = F.pad(x, [pad_lo, pad_hi])
         y = x.new_zeros([N, C, H, Q, up])
         for j in range(Jp):
             y.addcmul_(x[:, :, :, j:j + Q, None], taps[:, j])
         return y.reshape(N, C, H, Q * up)[:, :, :, :T]
-    x = x[:, :, crop_lo:crop_hi, :]
+    x = x[:, :, max(lo, 0):min(hi, n), :]
     if pad_lo or pad_hi:
         x = F.pad(x, [0, 0, pad_lo, pad_hi])
     y = x.new_zeros([N, C, Q, up, W])
     for j in range(Jp):  # whole rows at a time
         y.addcmul_(x[:, :, j:j + Q, None, :], taps[:, j].reshape(up, 1))
     return y.reshape(N, C, Q * up, W)[:, :, :T, :]
+
+
+def _up_large_adjoint(gy: torch.Tensor, taps: torch.Tensor, shape, dim: int, Q: int, T: int, lo: int,
+                      hi: int) -> torch.Tensor:
+    """The gradient of _up_large with respect to x: input index lo + q + j gets taps[phase, j] times
+    the gradient of output (q, phase), one multiply-add per tap and phase."""
+    up, Jp = taps.shape
+    n = shape[dim]
+    gx = gy.new_zeros([*shape[:dim], hi - lo, *shape[dim + 1:]])   # the padded input's gradient
+    if dim == 3:
+        g = F.pad(gy, [0, Q * up - T]).reshape(*gy.shape[:3], Q, up)
+        for j in range(Jp):
+            for phi in range(up):
+                gx[:, :, :, j:j + Q].addcmul_(g[..., phi], taps[phi, j])
+        return F.pad(gx, [lo, n - hi])   # negative pads crop the zeros around the input
+    g = F.pad(gy, [0, 0, 0, Q * up - T]).reshape(gy.shape[0], gy.shape[1], Q, up, gy.shape[3])
+    for j in range(Jp):
+        for phi in range(up):
+            gx[:, :, j:j + Q, :].addcmul_(g[:, :, :, phi, :], taps[phi, j])
+    return F.pad(gx, [0, 0, lo, n - hi])
 
 
 def _pad_or_crop(x: torch.Tensor, px0: int, px1: int, py0: int, py1: int) -> torch.Tensor:
@@ -144,10 +199,23 @@ def _downsample(x: torch.Tensor, fd: torch.Tensor | None, down: int, flip_filter
         y = F.conv2d(x.reshape(N * C, 1, H, W), fd.reshape(1, 1, L, 1), stride=(down, 1))
         y = F.conv2d(y, fd.reshape(1, 1, 1, L), stride=(1, down))
         return y.reshape(N, C, *y.shape[2:])
-    y = x.new_zeros([N, C, M, W])
-    for k in range(L):
-        y.addcmul_(x[:, :, k:k + down * (M - 1) + 1:down, :], fd[k])
+    y = _multiply_adds(x, fd, _down_rows, _down_rows_adjoint, (down, M))
     return F.conv2d(y, fd.reshape(1, 1, 1, L).expand(C, 1, 1, L), stride=(1, down), groups=C)
+
+
+def _down_rows(x: torch.Tensor, fd: torch.Tensor, down: int, M: int) -> torch.Tensor:
+    """The rows of _downsample's large path: every down-th output row, one multiply-add per tap."""
+    y = x.new_zeros([x.shape[0], x.shape[1], M, x.shape[3]])
+    for k in range(fd.shape[0]):
+        y.addcmul_(x[:, :, k:k + down * (M - 1) + 1:down, :], fd[k])
+    return y
+
+
+def _down_rows_adjoint(gy: torch.Tensor, fd: torch.Tensor, shape, down: int, M: int) -> torch.Tensor:
+    gx = gy.new_zeros(shape)
+    for k in range(fd.shape[0]):
+        gx[:, :, k:k + down * (M - 1) + 1:down, :].addcmul_(gy, fd[k])
+    return gx
 
 
 def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):

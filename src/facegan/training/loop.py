@@ -462,12 +462,14 @@ class TrainingRun:
             total = total + self.loss.accumulate(phase.name, real[sl], None if real_c is None else real_c[sl],
                                                  gen_z, gen_c, phase.interval, ctx, stats)
         phase.module.requires_grad_(False)
-        for p in phase.params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        dist.all_reduce_grads(phase.params, self.dist)
+        if self.traits.steps_unreached_params:
+            for p in phase.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+        reached = [p for p in phase.params if p.grad is not None]  # the others: no optimiser step (Adam skips them)
+        dist.all_reduce_grads(reached, self.dist)
         ok = torch.tensor([float(torch.isfinite(total)) *
-                           float(all(torch.isfinite(p.grad).all() for p in phase.params))], device=self.device)
+                           float(all(torch.isfinite(p.grad).all() for p in reached))], device=self.device)
         dist.all_reduce_sum(ok, self.dist)
         if float(ok) < self.dist.world:
             return False  # skip this phase's update
