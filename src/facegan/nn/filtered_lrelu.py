@@ -74,6 +74,8 @@ def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int
     pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
     crop_lo, crop_hi = max(lo, 0), min(hi, n)
     N, C, H, W = x.shape
+    if torch.compiler.is_compiling():
+        return _up_depthwise(x, taps, dim, Q, T, lo, hi)
     if _as_convolutions(N * C * (H if dim == 3 else W) * Q * up):
         # Small: one convolution of every phase (channels as batch), then interleave; few operations.
         if dim == 3:
@@ -85,6 +87,28 @@ def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int
         return y.transpose(1, 2).reshape(N, C, Q * up, W)[:, :, :T, :]
     # Large: one streaming multiply-add per tap (memory bound, no copies).
     return _multiply_adds(x, taps, _up_large, _up_large_adjoint, (dim, Q, T, lo, hi))
+
+
+def _depthwise(x: torch.Tensor, f: torch.Tensor, stride: tuple[int, int] = (1, 1)) -> torch.Tensor:
+    """x [N, C, H, W] correlated with the 2-D kernel f, channel by channel (groups = C)."""
+    C = x.shape[1]
+    return F.conv2d(x, f.reshape(1, 1, *f.shape).expand(C, 1, *f.shape), stride=stride, groups=C)
+
+
+def _up_depthwise(x: torch.Tensor, taps: torch.Tensor, dim: int, Q: int, T: int, lo: int, hi: int) -> torch.Tensor:
+    """_polyphase_up_1d when traced: one depthwise convolution per phase, interleaved. The channels
+    stay channels: folded into the batch as [N C, 1, H, W] (the small eager path), onnxruntime's
+    blocked (NCHWc) layout pads each convolution's 1 input and `up` output channels to its block of
+    8 or 16, and a 256² StyleGAN3-T image took 8 GB."""
+    n = x.shape[dim]
+    pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
+    if dim == 3:
+        x = F.pad(x[:, :, :, max(lo, 0):min(hi, n)], [pad_lo, pad_hi])
+        y = torch.stack([_depthwise(x, t.reshape(1, -1)) for t in taps], dim=4)      # [N, C, H, Q, up]
+        return y.flatten(3)[:, :, :, :T]
+    x = F.pad(x[:, :, max(lo, 0):min(hi, n), :], [0, 0, pad_lo, pad_hi])
+    y = torch.stack([_depthwise(x, t.reshape(-1, 1)) for t in taps], dim=3)          # [N, C, Q, up, W]
+    return y.flatten(2, 3)[:, :, :T, :]
 
 
 class _MultiplyAdds(torch.autograd.Function):
@@ -195,6 +219,8 @@ def _downsample(x: torch.Tensor, fd: torch.Tensor | None, down: int, flip_filter
     L = fd.shape[0]
     N, C, H, W = x.shape
     M = (H - L) // down + 1
+    if torch.compiler.is_compiling():  # depthwise, the channels kept as channels (see _up_depthwise)
+        return _depthwise(_depthwise(x, fd.reshape(L, 1), (down, 1)), fd.reshape(1, L), (1, down))
     if _as_convolutions(N * C * M * W):  # small: two strided convolutions, channels as batch
         y = F.conv2d(x.reshape(N * C, 1, H, W), fd.reshape(1, 1, L, 1), stride=(down, 1))
         y = F.conv2d(y, fd.reshape(1, 1, 1, L), stride=(1, down))
