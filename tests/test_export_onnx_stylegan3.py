@@ -171,6 +171,21 @@ def test_the_graph_passes_the_checker_and_says_what_it_takes(generator_graph):
 
 
 @pytest.mark.slow
+def test_every_convolution_keeps_the_channels_as_channels(generator_graph):
+    """No convolution of the graph runs on channels folded into the batch ([N C, 1, H, W], as the
+    eager path filters small tensors): onnxruntime's blocked layout pads such a convolution's single
+    channel to 8 or 16, and a 256² StyleGAN3-T image took 8 GB. Filters run depthwise (groups = C)."""
+    _, path, _ = generator_graph
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    dims = {v.name: v.type.tensor_type.shape.dim for v in [*model.graph.value_info, *model.graph.input]}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    assert len(convs) > 10  # the modulated convs and the filters
+    for node in convs:
+        n, c = dims[node.input[0]][:2]
+        assert n.dim_param == "batch" and c.dim_value > 1, (node.name, n, c)
+
+
+@pytest.mark.slow
 def test_the_synthesis_graph_defaults_to_the_networks_own_transform(tmp_path):
     G = moved(randomized(tiny_config("stylegan3-r", 16), 3), (0.1, 0.2), 30)
     report = export(G, tmp_path / "synthesis.onnx", format="onnx", part="synthesis", output="float")
