@@ -45,7 +45,7 @@ def test_one_tap_means_no_filter_and_filters_have_unit_dc_gain():
     np.testing.assert_allclose(g.numpy(), g.numpy().T)  # radially symmetric
 
 
-@pytest.mark.parametrize("up,down,taps_up,taps_down,padding,radial", [
+LAYERS = pytest.mark.parametrize("up,down,taps_up,taps_down,padding,radial", [
     (2, 2, 12, 12, [9, 8, 9, 8], False),       # T L0
     (4, 2, 24, 12, [-6, -9, -6, -9], False),   # T L2
     (2, 2, 12, 12, [11, 10, 11, 10], True),    # R L0
@@ -53,19 +53,27 @@ def test_one_tap_means_no_filter_and_filters_have_unit_dc_gain():
     (1, 1, 1, 1, [0, 0, 0, 0], False),         # ToRGB
     (3, 1, 9, 3, [1, 2, 3, 0], False),         # odd factors and uneven padding
 ])
-@pytest.mark.parametrize("small", [True, False], ids=["convolutions", "multiply-adds"])
-def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding, radial, small,
-                                                         monkeypatch):
-    import facegan.nn.filtered_lrelu as flr
 
-    monkeypatch.setattr(flr, "SMALL_ELEMENTS", 1 << 40 if small else 0)
+
+def filtered_lrelu_case(up, down, taps_up, taps_down, padding, radial):
+    """x and filtered_lrelu's other arguments (gain sqrt(2), slope 0.2, clamp 1.5), float64."""
     gen = torch.Generator().manual_seed(up * 10 + down)
     x = torch.randn([2, 3, 14, 15], generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn([3], generator=gen, dtype=torch.float64)
     fu = torch.rand([taps_up], generator=gen, dtype=torch.float64) / taps_up * 2 if taps_up > 1 else None
     fd = (torch.rand([taps_down] * (2 if radial else 1), generator=gen, dtype=torch.float64) / taps_down
           if taps_down > 1 else None)
-    args = (fu, fd, b, up, down, padding, 2 ** 0.5, 0.2, 1.5)
+    return x, (fu, fd, b, up, down, padding, 2 ** 0.5, 0.2, 1.5)
+
+
+@LAYERS
+@pytest.mark.parametrize("small", [True, False], ids=["convolutions", "multiply-adds"])
+def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding, radial, small,
+                                                         monkeypatch):
+    import facegan.nn.filtered_lrelu as flr
+
+    monkeypatch.setattr(flr, "SMALL_ELEMENTS", 1 << 40 if small else 0)
+    x, args = filtered_lrelu_case(up, down, taps_up, taps_down, padding, radial)
     ours, ref = filtered_lrelu(x, *args), filtered_lrelu_reference(x, *args)
     assert ours.shape == ref.shape
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
@@ -76,6 +84,19 @@ def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps
     torch.testing.assert_close(g_ours, g_ref, rtol=1e-10, atol=1e-10)
     with torch.no_grad():  # the inference path (in-place activation, channel chunks)
         torch.testing.assert_close(filtered_lrelu(x, *args), ref.detach(), rtol=1e-12, atol=1e-12)
+
+
+@LAYERS
+def test_the_traced_form_of_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding,
+                                                                            radial, monkeypatch):
+    """What torch.export and the ONNX exporter trace (torch.compiler.is_compiling() is True): depthwise
+    convolutions, the gain in the up filter, the up filter's surplus outputs cropped after the down filter."""
+    x, args = filtered_lrelu_case(up, down, taps_up, taps_down, padding, radial)
+    ref = filtered_lrelu_reference(x, *args)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    traced = filtered_lrelu(x, *args)
+    assert traced.shape == ref.shape
+    torch.testing.assert_close(traced, ref, rtol=1e-12, atol=1e-12)
 
 
 def test_filtered_lrelu_in_channel_chunks_equals_one_pass(monkeypatch):

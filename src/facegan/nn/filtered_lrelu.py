@@ -99,16 +99,19 @@ def _up_depthwise(x: torch.Tensor, taps: torch.Tensor, dim: int, Q: int, T: int,
     """_polyphase_up_1d when traced: one depthwise convolution per phase, interleaved. The channels
     stay channels: folded into the batch as [N C, 1, H, W] (the small eager path), onnxruntime's
     blocked (NCHWc) layout pads each convolution's 1 input and `up` output channels to its block of
-    8 or 16, and a 256² StyleGAN3-T image took 8 GB."""
+    8 or 16, and a 256² StyleGAN3-T image took 8 GB. All Q up outputs are returned, not the first T:
+    the (up - 1) at most past the end are never read by the kept outputs of the down filter, and
+    _filtered_lrelu_traced crops them after it, at its lower rate, instead of copying the full-rate
+    tensor here."""
     n = x.shape[dim]
     pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
     if dim == 3:
         x = F.pad(x[:, :, :, max(lo, 0):min(hi, n)], [pad_lo, pad_hi])
         y = torch.stack([_depthwise(x, t.reshape(1, -1)) for t in taps], dim=4)      # [N, C, H, Q, up]
-        return y.flatten(3)[:, :, :, :T]
+        return y.flatten(3)
     x = F.pad(x[:, :, max(lo, 0):min(hi, n), :], [0, 0, pad_lo, pad_hi])
     y = torch.stack([_depthwise(x, t.reshape(-1, 1)) for t in taps], dim=3)          # [N, C, Q, up, W]
-    return y.flatten(2, 3)[:, :, :T, :]
+    return y.flatten(2, 3)
 
 
 class _MultiplyAdds(torch.autograd.Function):
@@ -244,13 +247,39 @@ def _down_rows_adjoint(gy: torch.Tensor, fd: torch.Tensor, shape, down: int, M: 
     return gx
 
 
+def _taps(f: torch.Tensor | None, axis: int) -> int:
+    return 1 if f is None else f.shape[axis if f.ndim == 2 else 0]
+
+
+def _filtered_lrelu_traced(x, fu, fd, up, down, padding, gain, slope, clamp, flip_filter):
+    """_filtered_lrelu when traced: the same maths in fewer passes over the up-rate tensor (each one
+    a copy of the largest tensor in an ONNX runtime): the gain in the up filter (lrelu(g x) =
+    g lrelu(x) for g > 0), the clamp one Clip (float bounds: integer ones become a Max and a Min), and
+    the up filter's surplus outputs cropped after the down filter (see _up_depthwise). Out of place:
+    x is a view, and a traced in-place op on a view becomes a copy of its whole base (ONNX ScatterND)."""
+    px0, px1, py0, py1 = padding
+    size = [((n * up + p0 + p1 - _taps(fu, axis) + 1) - _taps(fd, axis)) // down + 1
+            for n, p0, p1, axis in ((x.shape[2], py0, py1, 0), (x.shape[3], px0, px1, 1))]
+    if gain > 0 and gain != 1:  # sqrt(gain) on each axis of a separable filter
+        fu = torch.ones([1], dtype=x.dtype, device=x.device) if fu is None else fu.to(x.device, x.dtype)
+        fu, gain = fu * (gain if fu.ndim == 2 else gain ** 0.5), 1
+    x = _upsample(x, fu, up, padding, flip_filter)
+    if slope != 1:
+        x = F.leaky_relu(x, slope)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-float(clamp), float(clamp))
+    return _downsample(x, fd, down, flip_filter)[:, :, :size[0], :size[1]]
+
+
 def _filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter):
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    if torch.compiler.is_compiling():
+        return _filtered_lrelu_traced(x, fu, fd, up, down, padding, gain, slope, clamp, flip_filter)
     x = _upsample(x, fu, up, padding, flip_filter)
-    # In place without autograd; not when traced: x is a view, and a traced in-place op on a view
-    # becomes a copy of the whole base tensor (ONNX ScatterND).
-    inplace = not (torch.is_grad_enabled() or torch.compiler.is_compiling())
+    inplace = not torch.is_grad_enabled()  # (never reached when traced: see _filtered_lrelu_traced)
     if slope != 1:
         x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if gain != 1:
