@@ -90,13 +90,19 @@ def test_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps
 def test_the_traced_form_of_filtered_lrelu_equals_the_reference_composition(up, down, taps_up, taps_down, padding,
                                                                             radial, monkeypatch):
     """What torch.export and the ONNX exporter trace (torch.compiler.is_compiling() is True): depthwise
-    convolutions, the gain in the up filter, the up filter's surplus outputs cropped after the down filter."""
+    convolutions, the gain in the up filter, the up filter's surplus outputs cropped after the down
+    filter; without autograd (the ONNX export), in at most TRACED_CHUNKS channel chunks."""
+    import facegan.nn.filtered_lrelu as flr
+
     x, args = filtered_lrelu_case(up, down, taps_up, taps_down, padding, radial)
     ref = filtered_lrelu_reference(x, *args)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     traced = filtered_lrelu(x, *args)
     assert traced.shape == ref.shape
     torch.testing.assert_close(traced, ref, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(flr, "CHUNK_ELEMENTS", 1)  # as small as can be: one channel per chunk (3 <= TRACED_CHUNKS)
+    with torch.no_grad():
+        torch.testing.assert_close(filtered_lrelu(x, *args), ref.detach(), rtol=1e-12, atol=1e-12)
 
 
 def test_filtered_lrelu_in_channel_chunks_equals_one_pass(monkeypatch):

@@ -20,7 +20,11 @@ with `padding` (x0, x1, y0, y1) applied to the zero-inserted image. How it is co
   backward, instead of autograd's slice, broadcast, sum and zero-filled copy per tap;
 - the activation runs in place on the up-rate tensor, which is the only full-rate intermediate
   (every one of its pixels feeds the down filter); without autograd the channels are processed in
-  chunks, so that intermediate never exists for all channels at once (peak memory).
+  chunks, so that intermediate never exists for all channels at once (peak memory);
+- traced (torch.export, the ONNX exporter) the graph must not depend on the batch size and runs in
+  other runtimes: every filter pass is a depthwise convolution (groups = C), the gain sits in the up
+  filter, the activation runs out of place, and without autograd the channels go in at most
+  TRACED_CHUNKS chunks sized for one sample (onnxruntime: see docs/benchmarks.md, ONNX).
 
 Float16 inputs are filtered in float32 and returned in float16, as NVIDIA's CUDA kernel does.
 """
@@ -36,6 +40,8 @@ from facegan.nn.resample import _parse_padding
 
 # Without autograd, process channels in chunks whose up-rate intermediate stays below this many elements.
 CHUNK_ELEMENTS = 1 << 23
+# A traced graph (the ONNX export) has at most this many chunks per layer: each is a copy of the ops.
+TRACED_CHUNKS = 4
 # Below this many output elements a pass runs as one convolution (few operations: small tensors are
 # dominated by per-operation overhead); above, as one multiply-add per tap (large tensors are memory
 # bound, and depthwise convolutions with 1-D kernels are slow on CPUs).
@@ -306,9 +312,12 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     padding = _parse_padding(padding)
     args = (fu, fd, up, down, padding, gain, slope, clamp, flip_filter)
     N, C, H, W = x.shape
-    # Chunks only without autograd, and never in a traced graph (which must not depend on N).
-    chunked = not (torch.is_grad_enabled() or torch.compiler.is_compiling())
-    step = max(1, CHUNK_ELEMENTS // max(N * H * W * up * up, 1)) if chunked else C
+    step = C
+    if not torch.is_grad_enabled():  # chunks only without autograd
+        if torch.compiler.is_compiling():  # a traced graph: sized for one sample (N is free), few chunks
+            step = max(-(-C // TRACED_CHUNKS), CHUNK_ELEMENTS // max(H * W * up * up, 1))
+        else:
+            step = max(1, CHUNK_ELEMENTS // max(N * H * W * up * up, 1))
     if step >= C:
         y = _filtered_lrelu(x, fu, fd, b, *args[2:])
     else:

@@ -27,7 +27,9 @@ other architecture's graph. onnxruntime lists them in get_overridable_initialize
 get_inputs(), and logs a warning for each when a session loads the file. StyleGAN3 has no noise:
 noise_mode changes nothing there. The traced StyleGAN3 runs its modulated convolutions as scaled
 activations + one convolution (a grouped convolution's group count may not depend on N in a
-graph) and its filtered lrelu as convolutions, out of place.
+graph) and its filtered lrelu as depthwise convolutions (channels folded into the batch made
+onnxruntime pad each filter's single channel to its 8- or 16-channel block: 8 GB for a 256² image),
+out of place, in at most 4 channel chunks per layer.
 
 Exported with PyTorch's dynamo-based exporter (`torch.onnx.export(dynamo=True)`, which needs the
 `onnxscript` package); the TorchScript-based one cannot export the modulated convolutions (their
