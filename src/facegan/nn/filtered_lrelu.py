@@ -49,10 +49,10 @@ SMALL_ELEMENTS = 1 << 18
 
 
 def _as_convolutions(elements) -> bool:
-    """Whether a pass of this many output elements runs as convolutions. Always when traced
-    (torch.compile, torch.export and the ONNX exporter): the graph must not depend on the batch
-    size, and a runtime's convolutions are its fast path."""
-    return torch.compiler.is_compiling() or elements < SMALL_ELEMENTS
+    """Whether an eager pass of this many output elements runs as convolutions. (A traced pass, for
+    torch.compile, torch.export and the ONNX exporter, always does, as depthwise convolutions: the
+    graph must not depend on the batch size; its callers branch to that form before asking.)"""
+    return elements < SMALL_ELEMENTS
 
 
 def _polyphase_up_1d(x: torch.Tensor, f: torch.Tensor, up: int, p0: int, p1: int, dim: int) -> torch.Tensor:
